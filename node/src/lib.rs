@@ -1,0 +1,4 @@
+//! Tessera node library: the pure core (`proto`, `engine` pure modules) and the shell
+//! (`server`, engine I/O) behind the `tessera` binary.
+
+pub mod proto;

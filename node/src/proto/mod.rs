@@ -1,0 +1,4 @@
+//! The S3 protocol, pure: no I/O, no `async`. HTTP head parsing, body decoders, routing, SigV4,
+//! XML, checksums, conditions. Everything here is unit-tested in isolation.
+
+pub mod error;

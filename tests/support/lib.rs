@@ -1,0 +1,1 @@
+//! Helpers for live-node tests: start the real binary, build S3 clients.

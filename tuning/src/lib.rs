@@ -1,0 +1,1 @@
+//! Host tuning checks for Tessera (placeholder until `check-host` lands).
