@@ -1,4 +1,6 @@
-//! Tessera node library: the pure core (`proto`, `engine` pure modules) and the shell
+//! Tessera node library: the pure core (`proto`, engine pure modules) and the shell
 //! (`server`, engine I/O) behind the `tessera` binary.
 
+pub mod constants;
+pub mod engine;
 pub mod proto;

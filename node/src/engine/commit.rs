@@ -1,0 +1,384 @@
+//! Group commit for one core: requests whose data shards are written queue a `Pending`; one
+//! task turns each batch into: seal the open packed stripe, fsync every dirty device once,
+//! check preconditions in arrival order, append one journal frame, apply the records to the
+//! index, answer. See `docs/write-path.md` for why the steps come in this order.
+//!
+//! Invariants: a request is answered `Ok` only after its frame is durable on a journal
+//! mirror and its data on its devices; a failed step fails every request that depended on
+//! it, and their extents (never referenced durably) go straight back to the allocator.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+
+use super::aligned::AlignedBuf;
+use super::erasure::Geometry;
+use super::error::StorageError;
+use super::format::{Location, Record};
+use super::index::Extent;
+use super::store::{check_cond, checkpoint_payload, etag_string, Store, WriteCond};
+use super::stripes::{shard_len_for, stripe_extents_of};
+use crate::constants::{JOURNAL_ROTATE_BYTES, PACKED_STRIPE_DATA_BYTES_MAX};
+
+/// What must still hold when the batch is committed.
+pub enum Check {
+    None,
+    Write {
+        key: Vec<u8>,
+        cond: WriteCond,
+    },
+    UploadExists(u64),
+    Complete {
+        id: u64,
+        parts: Vec<(u32, [u8; 16])>,
+        key: Vec<u8>,
+        cond: WriteCond,
+    },
+}
+
+pub struct Pending {
+    pub records: Vec<Record>,
+    pub check: Check,
+    /// Devices holding this request's new shards (bit per device), fsynced before the frame.
+    pub dirty: u64,
+    /// Extents to free if the request fails (written, never referenced durably).
+    pub on_fail: Vec<Extent>,
+    /// Its `Put` points into the open packed stripe; the stripe id is set at seal.
+    pub packed: bool,
+    done: Option<oneshot::Sender<Result<u64, StorageError>>>,
+}
+
+impl Pending {
+    pub fn new(records: Vec<Record>, check: Check, dirty: u64, on_fail: Vec<Extent>) -> Pending {
+        Pending {
+            records,
+            check,
+            dirty,
+            on_fail,
+            packed: false,
+            done: None,
+        }
+    }
+
+    fn answer(mut self, result: Result<u64, StorageError>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+    }
+}
+
+pub struct CommitQueue {
+    pending: RefCell<Vec<Pending>>,
+    signal_tx: RefCell<mpsc::Sender<()>>,
+    signal_rx: RefCell<Option<mpsc::Receiver<()>>>,
+    /// Data of small objects waiting for the next seal.
+    packing: RefCell<Vec<u8>>,
+    pack_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    next_packed_id: Cell<u64>,
+    geometry: Geometry,
+}
+
+impl CommitQueue {
+    pub fn new(next_packed_id: u64, geometry: Geometry) -> CommitQueue {
+        let (tx, rx) = mpsc::channel(1);
+        CommitQueue {
+            pending: RefCell::new(Vec::new()),
+            signal_tx: RefCell::new(tx),
+            signal_rx: RefCell::new(Some(rx)),
+            packing: RefCell::new(Vec::new()),
+            pack_waiters: RefCell::new(Vec::new()),
+            next_packed_id: Cell::new(next_packed_id),
+            geometry,
+        }
+    }
+
+    fn wake(&self) {
+        // A full channel means a wake-up is already pending: nothing to add.
+        let _ = self.signal_tx.borrow_mut().try_send(());
+    }
+
+    /// Appends a small object's bytes to the open packed stripe; returns its offset there.
+    /// The caller must submit its `Pending` (with `packed`) before its next `.await`.
+    pub async fn pack(&self, _store: &Store, data: &[u8]) -> u32 {
+        assert!(data.len() as u64 <= PACKED_STRIPE_DATA_BYTES_MAX);
+        loop {
+            {
+                let mut packing = self.packing.borrow_mut();
+                if (packing.len() + data.len()) as u64 <= PACKED_STRIPE_DATA_BYTES_MAX {
+                    let offset = packing.len() as u32;
+                    packing.extend_from_slice(data);
+                    return offset;
+                }
+            }
+            let (tx, rx) = oneshot::channel();
+            self.pack_waiters.borrow_mut().push(tx);
+            self.wake();
+            let _ = rx.await;
+        }
+    }
+}
+
+impl Store {
+    /// Queues `pending` for the next group commit and waits for its outcome. Returns the id
+    /// of the packed stripe its object went into (0 if none).
+    pub(super) async fn submit(&self, mut pending: Pending) -> Result<u64, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        pending.done = Some(tx);
+        self.commit.pending.borrow_mut().push(pending);
+        self.commit.wake();
+        rx.await.map_err(|_| StorageError::Busy)?
+    }
+
+    pub(super) async fn commit_loop(self: Rc<Self>) {
+        let Some(mut signals) = self.commit.signal_rx.borrow_mut().take() else {
+            return;
+        };
+        while signals.next().await.is_some() {
+            loop {
+                let batch: Vec<Pending> = std::mem::take(&mut *self.commit.pending.borrow_mut());
+                let pack = std::mem::take(&mut *self.commit.packing.borrow_mut());
+                for waiter in self.commit.pack_waiters.borrow_mut().drain(..) {
+                    let _ = waiter.send(());
+                }
+                if batch.is_empty() {
+                    debug_assert!(
+                        pack.is_empty(),
+                        "packed bytes always come with a pending put"
+                    );
+                    break;
+                }
+                self.run_batch(batch, pack).await;
+            }
+        }
+    }
+
+    async fn run_batch(&self, mut batch: Vec<Pending>, pack: Vec<u8>) {
+        let mut dirty = batch.iter().fold(0u64, |acc, p| acc | p.dirty);
+        let mut packed = None;
+        if !pack.is_empty() {
+            match self.seal_packed(&pack).await {
+                Ok((record, stripe_dirty)) => {
+                    dirty |= stripe_dirty;
+                    packed = Some(record);
+                }
+                Err(e) => {
+                    let (failed, rest): (Vec<Pending>, Vec<Pending>) =
+                        batch.into_iter().partition(|p| p.packed);
+                    failed.into_iter().for_each(|p| p.answer(Err(e.clone())));
+                    batch = rest;
+                }
+            }
+        }
+        if let Err(e) = self.sync_devices(dirty).await {
+            self.fail_batch(batch, packed, e);
+            return;
+        }
+        let (accepted, rejected) = self.check_batch(batch);
+        for (pending, err) in rejected {
+            self.free_now(&pending.on_fail);
+            pending.answer(Err(err));
+        }
+        let packed_id = match &packed {
+            Some(Record::Packed { id, .. }) => *id,
+            _ => 0,
+        };
+        let packed_used = accepted.iter().any(|p| p.packed);
+        if let (Some(Record::Packed { stripe, .. }), false) = (&packed, packed_used) {
+            self.free_now(&stripe_extents_of(stripe));
+            packed = None;
+        }
+        let mut records: Vec<Record> = packed.clone().into_iter().collect();
+        for pending in &accepted {
+            for record in &pending.records {
+                let mut record = record.clone();
+                if let (true, Record::Put { entry, .. }) = (pending.packed, &mut record) {
+                    if let Location::Packed { stripe, .. } = &mut entry.loc {
+                        *stripe = packed_id;
+                    }
+                }
+                records.push(record);
+            }
+        }
+        if records.is_empty() {
+            return;
+        }
+        let mut payload = Vec::new();
+        for record in &records {
+            record.encode(&mut payload);
+        }
+        let journal = self.journal.borrow().clone();
+        if let Err(e) = journal.append(&payload).await {
+            self.fail_batch(accepted, packed, e);
+            return;
+        }
+        self.stats.commits.set(self.stats.commits.get() + 1);
+        self.stats
+            .commit_records
+            .set(self.stats.commit_records.get() + records.len() as u64);
+        let mut freed = Vec::new();
+        {
+            let mut index = self.index.borrow_mut();
+            for record in records {
+                freed.extend(index.apply(record));
+            }
+        }
+        let reusable = self.reclaim.borrow_mut().free(freed);
+        self.release_extents(reusable);
+        for pending in accepted {
+            let id = if pending.packed { packed_id } else { 0 };
+            pending.answer(Ok(id));
+        }
+        if journal.bytes() > JOURNAL_ROTATE_BYTES {
+            self.rotate_journal();
+        }
+    }
+
+    fn fail_batch(&self, batch: Vec<Pending>, packed: Option<Record>, err: StorageError) {
+        if let Some(Record::Packed { stripe, .. }) = &packed {
+            self.free_now(&stripe_extents_of(stripe));
+        }
+        for pending in batch {
+            self.free_now(&pending.on_fail);
+            pending.answer(Err(err.clone()));
+        }
+    }
+
+    async fn seal_packed(&self, pack: &[u8]) -> Result<(Record, u64), StorageError> {
+        let geometry = self.commit.geometry;
+        let shard_len = shard_len_for(pack.len() as u64, geometry.k);
+        let mut buf = AlignedBuf::zeroed(geometry.width() * shard_len as usize);
+        buf.as_mut_slice()[..pack.len()].copy_from_slice(pack);
+        let (stripe, dirty) = self.write_stripe(buf, shard_len, pack.len() as u64).await?;
+        let id = self.commit.next_packed_id.get();
+        self.commit.next_packed_id.set(id + 1);
+        self.stats
+            .packed_stripes
+            .set(self.stats.packed_stripes.get() + 1);
+        Ok((Record::Packed { id, stripe }, dirty))
+    }
+
+    /// fdatasync every device in `dirty`, in parallel. A failed fsync fails the device (it is
+    /// never retried: the kernel may have dropped the dirty pages) and the batch.
+    async fn sync_devices(&self, dirty: u64) -> Result<(), StorageError> {
+        if dirty == 0 {
+            return Ok(());
+        }
+        let syncs = self
+            .devs
+            .iter()
+            .filter(|d| dirty & (1 << d.index) != 0)
+            .map(|d| async move {
+                let result = match &d.file {
+                    Some(file) if !d.failed.get() => file.sync_data().await,
+                    _ => Err(std::io::Error::other("device is down")),
+                };
+                (d.index, result)
+            });
+        let results = futures::future::join_all(syncs).await;
+        self.stats
+            .fsyncs
+            .set(self.stats.fsyncs.get() + results.len() as u64);
+        let mut failed = None;
+        for (dev, result) in results {
+            if let Err(e) = result {
+                self.fail_device(dev, &format!("fsync: {e}"));
+                failed = Some(StorageError::Io(format!(
+                    "fsync of device {dev} failed: {e}"
+                )));
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Checks preconditions in arrival order against the index plus the effects of the
+    /// requests accepted before them in this batch.
+    fn check_batch(&self, batch: Vec<Pending>) -> (Vec<Pending>, Vec<(Pending, StorageError)>) {
+        let index = self.index.borrow();
+        let mut overlay: HashMap<Vec<u8>, Option<String>> = HashMap::new();
+        let mut uploads_done: HashSet<u64> = HashSet::new();
+        let current =
+            |overlay: &HashMap<Vec<u8>, Option<String>>, key: &[u8]| match overlay.get(key) {
+                Some(v) => v.clone(),
+                None => index.objects.get(key).map(etag_string),
+            };
+        let mut accepted = Vec::new();
+        let mut rejected = Vec::new();
+        for pending in batch {
+            let verdict = match &pending.check {
+                Check::None => Ok(()),
+                Check::Write { key, cond } => check_cond(cond, current(&overlay, key).as_deref()),
+                Check::UploadExists(id) => {
+                    if index.uploads.contains_key(id) && !uploads_done.contains(id) {
+                        Ok(())
+                    } else {
+                        Err(StorageError::NoSuchUpload)
+                    }
+                }
+                Check::Complete {
+                    id,
+                    parts,
+                    key,
+                    cond,
+                } => match index.uploads.get(id) {
+                    Some(upload) if !uploads_done.contains(id) => {
+                        let same = parts
+                            .iter()
+                            .all(|(n, etag)| upload.parts.get(n).is_some_and(|p| p.etag == *etag));
+                        if same {
+                            check_cond(cond, current(&overlay, key).as_deref())
+                        } else {
+                            Err(StorageError::InvalidPart(
+                                "a part changed while completing".into(),
+                            ))
+                        }
+                    }
+                    _ => Err(StorageError::NoSuchUpload),
+                },
+            };
+            match verdict {
+                Ok(()) => {
+                    for record in &pending.records {
+                        match record {
+                            Record::Put { key, entry } => {
+                                overlay.insert(key.clone(), Some(etag_string(entry)));
+                            }
+                            Record::Delete { key } => {
+                                overlay.insert(key.clone(), None);
+                            }
+                            Record::UploadDone { id } => {
+                                uploads_done.insert(*id);
+                            }
+                            _ => {}
+                        }
+                    }
+                    accepted.push(pending);
+                }
+                Err(e) => rejected.push((pending, e)),
+            }
+        }
+        (accepted, rejected)
+    }
+
+    /// Starts a new journal generation with a checkpoint of the current index. Runs between
+    /// batches in the commit task, so no frame is being appended meanwhile.
+    fn rotate_journal(&self) {
+        let state = checkpoint_payload(&self.index.borrow());
+        let mut journal = self.journal.borrow_mut();
+        let Some(current) = Rc::get_mut(&mut journal) else {
+            eprintln!(
+                "level=warn msg=\"journal rotation deferred: journal in use\" core={}",
+                self.core
+            );
+            return;
+        };
+        if let Err(e) = current.rotate(&state) {
+            eprintln!(
+                "level=error msg=\"journal rotation failed\" core={} err=\"{e}\"",
+                self.core
+            );
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The storage engine: erasure-coded stripes on O_DIRECT files driven by io_uring, a per-core
+//! ordered index made durable by a mirrored journal, group commit, degraded reads and repair.
+//!
+//! Pure modules (no I/O): `erasure`, `format`, `codec`, `alloc`, `index`, `rangemap`,
+//! `reclaim`. Shell: `device`, `journal`, `stripes`, `commit`, `store`.
+
+pub mod aligned;
+pub mod alloc;
+pub mod codec;
+pub mod commit;
+pub mod device;
+pub mod erasure;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod journal;
+pub mod rangemap;
+pub mod reclaim;
+pub mod store;
+pub mod stripes;

@@ -1,0 +1,934 @@
+//! `Store`: one core's storage engine — its index, its region of every device, its journal —
+//! and the operations the S3 layer calls on the core that owns a key.
+//!
+//! Single-threaded by construction (`Rc`, `Cell`, `RefCell`; no borrow is held across an
+//! `.await`). Writes follow `docs/write-path.md`: data shards are written (O_DIRECT) by the
+//! request's own task, then the request joins the core's group commit (`commit.rs`), which
+//! fsyncs the dirty devices once per batch, appends one journal frame, applies the records to
+//! the index, and only then answers. Reads take a read epoch so that space they use is not
+//! reused under them (`reclaim.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::aligned::AlignedBuf;
+use super::alloc::Allocator;
+use super::commit::{Check, CommitQueue, Pending};
+use super::device::{self, DeviceInfo};
+use super::erasure::{Codec, Geometry};
+use super::error::StorageError;
+use super::format::{Entry, Location, Meta, PartLoc, Record, Stripe};
+use super::index::{composite_key, Extent, Index, ListItem, Upload};
+use super::journal::{self, Journal};
+use super::reclaim::Reclaim;
+use super::stripes::shard_len_for;
+use crate::constants::{
+    BLOCK_BYTES, PACKED_OBJECT_BYTES_MAX, PARTS_MAX, PART_BYTES_MIN, STRIPE_DATA_BYTES,
+};
+
+/// Per-device counters of one core (summed over cores for `/metrics`).
+#[derive(Default)]
+pub struct DevStats {
+    pub bytes_written: Cell<u64>,
+    pub bytes_read: Cell<u64>,
+    pub io_errors: Cell<u64>,
+    pub crc_failures: Cell<u64>,
+}
+
+pub struct DevHandle {
+    pub index: u16,
+    pub info: DeviceInfo,
+    pub file: Option<monoio::fs::File>,
+    pub failed: Cell<bool>,
+    pub stats: DevStats,
+}
+
+impl DevHandle {
+    pub fn is_up(&self) -> bool {
+        self.file.is_some() && !self.failed.get()
+    }
+}
+
+#[derive(Default)]
+pub struct StoreStats {
+    pub degraded_reads: Cell<u64>,
+    pub unrecoverable_reads: Cell<u64>,
+    pub repaired_shards: Cell<u64>,
+    pub commits: Cell<u64>,
+    pub commit_records: Cell<u64>,
+    pub fsyncs: Cell<u64>,
+    pub packed_stripes: Cell<u64>,
+}
+
+/// One message of a request body, as the front end hands it over.
+pub enum BodyMsg {
+    Data(Bytes),
+    /// The body ended and the front end verified it; `md5` is its MD5 (the ETag).
+    End {
+        md5: [u8; 16],
+    },
+    /// The front end refused the body (bad digest, bad signature, client vanished).
+    Abort(crate::proto::error::S3Error),
+}
+
+pub type BodyRx = async_channel::Receiver<BodyMsg>;
+
+/// Preconditions of a conditional write, checked at commit time on the owner.
+#[derive(Clone, Debug, Default)]
+pub struct WriteCond {
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+}
+
+/// A read in progress: holds a read epoch so the extents it reads are not reused.
+pub struct ReadGuard {
+    store: Rc<Store>,
+    epoch: u64,
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        let extents = self.store.reclaim.borrow_mut().end_read(self.epoch);
+        self.store.release_extents(extents);
+    }
+}
+
+pub struct Store {
+    pub core: usize,
+    pub geometry: Geometry,
+    pub devs: Vec<DevHandle>,
+    pub(super) index: RefCell<Index>,
+    pub(super) allocs: RefCell<Vec<Allocator>>,
+    pub(super) journal: RefCell<Rc<Journal>>,
+    pub(super) commit: CommitQueue,
+    pub(super) reclaim: RefCell<Reclaim>,
+    pub(super) codec: RefCell<Codec>,
+    pub(super) placement_cursor: Cell<usize>,
+    pub(super) next_upload_id: Cell<u64>,
+    pub stats: StoreStats,
+}
+
+impl Store {
+    /// Opens this core's part of every device, recovers the index (checkpoint + journal), and
+    /// starts a new journal generation. Runs on the core's own executor.
+    pub fn open(
+        core: usize,
+        geometry: Geometry,
+        devices: &[DeviceInfo],
+    ) -> Result<Rc<Store>, StorageError> {
+        let mut devs = Vec::with_capacity(devices.len());
+        for info in devices {
+            let file = if info.up {
+                match device::open_data_file(info, core) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        eprintln!("level=error msg=\"cannot open data file; device down\" core={core} dev={} err=\"{e}\"", info.index);
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            devs.push(DevHandle {
+                index: info.index,
+                info: info.clone(),
+                file,
+                failed: Cell::new(false),
+                stats: DevStats::default(),
+            });
+        }
+        let mirror_devs: Vec<(u16, PathBuf)> = devices
+            .iter()
+            .take(geometry.m as usize + 1)
+            .filter(|d| d.up)
+            .map(|d| (d.index, d.dir()))
+            .collect();
+        let dirs: Vec<PathBuf> = mirror_devs.iter().map(|(_, d)| d.clone()).collect();
+        let recovered = journal::recover(core, &dirs)?;
+        let mut index = Index::new();
+        for record in recovered.records {
+            index.apply(record);
+        }
+        for id in index.orphan_packed() {
+            index.packed.remove(&id);
+        }
+        let mut per_dev: Vec<Vec<(u64, u64)>> = vec![Vec::new(); devices.len()];
+        for e in index.used_extents() {
+            if let Some(list) = per_dev.get_mut(e.dev as usize) {
+                list.push((e.offset / BLOCK_BYTES, e.len / BLOCK_BYTES));
+            }
+        }
+        let allocs = per_dev.into_iter().map(Allocator::from_used).collect();
+        let state = checkpoint_payload(&index);
+        let journal = Journal::start(core, &mirror_devs, recovered.next_generation, &state)?;
+        if !recovered.fresh {
+            eprintln!(
+                "level=info msg=\"recovered\" core={core} objects={} uploads={} frames={} generation={}",
+                index.objects.len(),
+                index.uploads.len(),
+                recovered.frames_replayed,
+                journal.generation()
+            );
+        }
+        let next_packed = index.packed.keys().max().map_or(1, |m| m + 1);
+        let next_upload = index
+            .uploads
+            .keys()
+            .map(|id| id & 0xFFFF_FFFF)
+            .max()
+            .map_or(1, |m| m + 1);
+        let store = Rc::new(Store {
+            core,
+            geometry,
+            devs,
+            index: RefCell::new(index),
+            allocs: RefCell::new(allocs),
+            journal: RefCell::new(Rc::new(journal)),
+            commit: CommitQueue::new(next_packed, geometry),
+            reclaim: RefCell::new(Reclaim::default()),
+            codec: RefCell::new(Codec::new()),
+            placement_cursor: Cell::new(core),
+            next_upload_id: Cell::new(next_upload),
+            stats: StoreStats::default(),
+        });
+        monoio::spawn(store.clone().commit_loop());
+        Ok(store)
+    }
+
+    pub fn fail_device(&self, dev: u16, why: &str) {
+        let handle = &self.devs[dev as usize];
+        handle.stats.io_errors.set(handle.stats.io_errors.get() + 1);
+        if !handle.failed.replace(true) {
+            eprintln!("level=error msg=\"device failed; no more writes to it on this core\" core={} dev={dev} err=\"{why}\"", self.core);
+        }
+    }
+
+    /// Returns extents to the allocators now (they were never referenced durably, or the
+    /// reclaim epoch says no reader can still use them).
+    pub(super) fn free_now(&self, extents: &[Extent]) {
+        let mut allocs = self.allocs.borrow_mut();
+        for e in extents {
+            allocs[e.dev as usize].free(e.offset / BLOCK_BYTES, e.len / BLOCK_BYTES);
+        }
+    }
+
+    pub(super) fn release_extents(&self, extents: Vec<Extent>) {
+        if !extents.is_empty() {
+            self.free_now(&extents);
+        }
+    }
+
+    pub fn begin_read(self: &Rc<Self>) -> ReadGuard {
+        let epoch = self.reclaim.borrow_mut().begin_read();
+        ReadGuard {
+            store: self.clone(),
+            epoch,
+        }
+    }
+
+    // ----- objects -----------------------------------------------------------------------
+
+    pub fn lookup(&self, bucket: &str, key: &str) -> Option<Entry> {
+        self.index
+            .borrow()
+            .objects
+            .get(composite_key(bucket, key.as_bytes()).as_slice())
+            .cloned()
+    }
+
+    /// Stores an object from `body`. `size` is the length announced by the client when known.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: Option<Box<Meta>>,
+        cond: WriteCond,
+        body: &BodyRx,
+        size: Option<u64>,
+    ) -> Result<Entry, StorageError> {
+        let ckey = composite_key(bucket, key.as_bytes());
+        self.check_write(&ckey, &cond)?;
+        let small_ok = size.is_none_or(|s| s < PACKED_OBJECT_BYTES_MAX);
+        let (part, md5, dirty) = match self.receive_part(body, 1, size, small_ok).await? {
+            Received::Small { data, md5 } => {
+                return self.put_small(ckey, meta, cond, data, md5).await
+            }
+            Received::Striped { part, md5, dirty } => (part, md5, dirty),
+        };
+        let entry = Entry {
+            size: part.size,
+            mtime_ms: part.mtime_ms,
+            etag: md5,
+            parts_count: 0,
+            loc: if part.size == 0 {
+                Location::Empty
+            } else {
+                Location::Parts(Rc::from(vec![part]))
+            },
+            meta,
+        };
+        let on_fail = entry_extents(&entry);
+        let check = Check::Write {
+            key: ckey.clone(),
+            cond,
+        };
+        self.submit(Pending::new(
+            vec![Record::Put {
+                key: ckey,
+                entry: entry.clone(),
+            }],
+            check,
+            dirty,
+            on_fail,
+        ))
+        .await?;
+        Ok(entry)
+    }
+
+    async fn put_small(
+        &self,
+        ckey: Vec<u8>,
+        meta: Option<Box<Meta>>,
+        cond: WriteCond,
+        data: Vec<u8>,
+        md5: [u8; 16],
+    ) -> Result<Entry, StorageError> {
+        let size = data.len() as u64;
+        let mut entry = Entry {
+            size,
+            mtime_ms: now_ms(),
+            etag: md5,
+            parts_count: 0,
+            loc: Location::Empty,
+            meta,
+        };
+        if size == 0 {
+            let check = Check::Write {
+                key: ckey.clone(),
+                cond,
+            };
+            self.submit(Pending::new(
+                vec![Record::Put {
+                    key: ckey,
+                    entry: entry.clone(),
+                }],
+                check,
+                0,
+                Vec::new(),
+            ))
+            .await?;
+            return Ok(entry);
+        }
+        let crc = crc32c::crc32c(&data);
+        let offset = self.commit.pack(self, &data).await;
+        entry.loc = Location::Packed {
+            stripe: 0,
+            offset,
+            len: size as u32,
+            crc,
+        };
+        let check = Check::Write {
+            key: ckey.clone(),
+            cond,
+        };
+        let mut pending = Pending::new(
+            vec![Record::Put {
+                key: ckey,
+                entry: entry.clone(),
+            }],
+            check,
+            0,
+            Vec::new(),
+        );
+        pending.packed = true;
+        let stripe = self.submit(pending).await?;
+        entry.loc = Location::Packed {
+            stripe,
+            offset,
+            len: size as u32,
+            crc,
+        };
+        Ok(entry)
+    }
+
+    /// Receives one body into stripes (or, if it turns out small, into memory for packing).
+    async fn receive_part(
+        &self,
+        body: &BodyRx,
+        number: u32,
+        size: Option<u64>,
+        packable: bool,
+    ) -> Result<Received, StorageError> {
+        let k = self.geometry.k as u64;
+        let m = self.geometry.m as u64;
+        let full_shard = shard_len_for(STRIPE_DATA_BYTES, self.geometry.k);
+        let full_data = full_shard * k;
+        let mut small: Vec<u8> = Vec::new();
+        let mut stripes: Vec<Stripe> = Vec::new();
+        let mut dirty = 0u64;
+        let mut buf = AlignedBuf::zeroed(((k + m) * full_shard) as usize);
+        let mut filled = 0u64;
+        let mut total = 0u64;
+        let result: Result<[u8; 16], StorageError> = async {
+            loop {
+                let msg = body.recv().await.map_err(|_| {
+                    StorageError::Client(crate::proto::error::S3ErrorCode::IncompleteBody.into())
+                })?;
+                match msg {
+                    BodyMsg::Data(mut bytes) => {
+                        total += bytes.len() as u64;
+                        if total > crate::constants::OBJECT_BYTES_MAX {
+                            return Err(StorageError::EntityTooLarge);
+                        }
+                        if packable && total < PACKED_OBJECT_BYTES_MAX && stripes.is_empty() {
+                            small.extend_from_slice(&bytes);
+                            continue;
+                        }
+                        if !small.is_empty() {
+                            let spill = std::mem::take(&mut small);
+                            buf.set_len(buf.capacity());
+                            buf.as_mut_slice()[..spill.len()].copy_from_slice(&spill);
+                            filled = spill.len() as u64;
+                        }
+                        while !bytes.is_empty() {
+                            let take = (full_data - filled).min(bytes.len() as u64) as usize;
+                            buf.set_len(buf.capacity());
+                            buf.as_mut_slice()[filled as usize..filled as usize + take]
+                                .copy_from_slice(&bytes[..take]);
+                            filled += take as u64;
+                            let _ = bytes.split_to(take);
+                            if filled == full_data {
+                                let full = std::mem::replace(
+                                    &mut buf,
+                                    AlignedBuf::zeroed(((k + m) * full_shard) as usize),
+                                );
+                                let (stripe, d) =
+                                    self.write_full(full, full_shard, full_data).await?;
+                                stripes.push(stripe);
+                                dirty |= d;
+                                filled = 0;
+                            }
+                        }
+                    }
+                    BodyMsg::End { md5 } => return Ok(md5),
+                    BodyMsg::Abort(err) => return Err(StorageError::Client(err)),
+                }
+            }
+        }
+        .await;
+        let md5 = match result {
+            Ok(md5) => md5,
+            Err(e) => {
+                for stripe in &stripes {
+                    self.free_now(&super::stripes::stripe_extents_of(stripe));
+                }
+                return Err(e);
+            }
+        };
+        if let Some(expected) = size {
+            if expected != total {
+                for stripe in &stripes {
+                    self.free_now(&super::stripes::stripe_extents_of(stripe));
+                }
+                return Err(StorageError::Client(
+                    crate::proto::error::S3ErrorCode::IncompleteBody.into(),
+                ));
+            }
+        }
+        if packable && stripes.is_empty() && filled == 0 {
+            return Ok(Received::Small { data: small, md5 });
+        }
+        if filled > 0 {
+            // The last stripe: as many blocks per shard as its data needs.
+            let shard_len = shard_len_for(filled, self.geometry.k);
+            let mut last = AlignedBuf::zeroed(((k + m) * shard_len) as usize);
+            last.as_mut_slice()[..filled as usize]
+                .copy_from_slice(&buf.as_slice()[..filled as usize]);
+            let written = self.write_stripe(last, shard_len, filled).await;
+            match written {
+                Ok((stripe, d)) => {
+                    stripes.push(stripe);
+                    dirty |= d;
+                }
+                Err(e) => {
+                    for stripe in &stripes {
+                        self.free_now(&super::stripes::stripe_extents_of(stripe));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        debug_assert!(stripes
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|s| s.data_len as u64 == full_data));
+        let part = PartLoc {
+            number: number.max(1),
+            size: total,
+            etag: md5,
+            mtime_ms: now_ms(),
+            stripes: stripes.into(),
+        };
+        Ok(Received::Striped { part, md5, dirty })
+    }
+
+    async fn write_full(
+        &self,
+        mut buf: AlignedBuf,
+        shard_len: u64,
+        data_len: u64,
+    ) -> Result<(Stripe, u64), StorageError> {
+        buf.set_len(buf.capacity());
+        self.write_stripe(buf, shard_len, data_len).await
+    }
+
+    /// Fails fast on a condition that already fails now (it is checked again at commit).
+    fn check_write(&self, ckey: &[u8], cond: &WriteCond) -> Result<(), StorageError> {
+        if cond.if_match.is_none() && cond.if_none_match.is_none() {
+            return Ok(());
+        }
+        let index = self.index.borrow();
+        let current = index.objects.get(ckey).map(etag_string);
+        check_cond(cond, current.as_deref())
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        let ckey = composite_key(bucket, key.as_bytes());
+        if !self.index.borrow().objects.contains_key(ckey.as_slice()) {
+            return Ok(());
+        }
+        self.submit(Pending::new(
+            vec![Record::Delete { key: ckey }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        delimiter: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<ListItem> {
+        self.index
+            .borrow()
+            .list(bucket, prefix, after, delimiter, limit)
+    }
+
+    pub fn bucket_has_content(&self, bucket: &str) -> bool {
+        self.index.borrow().bucket_has_content(bucket)
+    }
+
+    // ----- multipart ---------------------------------------------------------------------
+
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: Option<Box<Meta>>,
+    ) -> Result<u64, StorageError> {
+        let counter = self.next_upload_id.get();
+        self.next_upload_id.set(counter + 1);
+        let id = ((rand::random::<u32>() as u64) << 32) | (counter & 0xFFFF_FFFF);
+        let record = Record::UploadCreate {
+            id,
+            key: composite_key(bucket, key.as_bytes()),
+            initiated_ms: now_ms(),
+            meta,
+        };
+        self.submit(Pending::new(vec![record], Check::None, 0, Vec::new()))
+            .await?;
+        Ok(id)
+    }
+
+    pub fn upload(&self, id: u64, bucket: &str, key: &str) -> Result<Upload, StorageError> {
+        let index = self.index.borrow();
+        let upload = index.uploads.get(&id).ok_or(StorageError::NoSuchUpload)?;
+        if *upload.key != *composite_key(bucket, key.as_bytes()) {
+            return Err(StorageError::NoSuchUpload);
+        }
+        Ok(upload.clone())
+    }
+
+    pub async fn put_part(
+        &self,
+        id: u64,
+        bucket: &str,
+        key: &str,
+        number: u32,
+        body: &BodyRx,
+        size: Option<u64>,
+    ) -> Result<PartLoc, StorageError> {
+        if !(1..=PARTS_MAX).contains(&number) {
+            return Err(StorageError::Client(
+                crate::proto::error::S3Error::with_message(
+                    crate::proto::error::S3ErrorCode::InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                ),
+            ));
+        }
+        self.upload(id, bucket, key)?;
+        let (part, dirty) = match self.receive_part(body, number, size, false).await? {
+            Received::Striped { part, dirty, .. } => (part, dirty),
+            Received::Small { .. } => unreachable!("parts are never packed"),
+        };
+        let on_fail = part_extents(&part);
+        let record = Record::UploadPart {
+            id,
+            part: part.clone(),
+        };
+        self.submit(Pending::new(
+            vec![record],
+            Check::UploadExists(id),
+            dirty,
+            on_fail,
+        ))
+        .await?;
+        Ok(part)
+    }
+
+    /// Completes an upload from the listed parts `(number, etag hex)`.
+    pub async fn complete_upload(
+        &self,
+        id: u64,
+        bucket: &str,
+        key: &str,
+        listed: &[(u32, String)],
+        cond: WriteCond,
+    ) -> Result<Entry, StorageError> {
+        let upload = self.upload(id, bucket, key)?;
+        let mut parts = Vec::with_capacity(listed.len());
+        let mut md5s = Vec::with_capacity(listed.len() * 16);
+        let mut last = 0;
+        for (i, (number, etag)) in listed.iter().enumerate() {
+            if *number <= last {
+                return Err(StorageError::InvalidPartOrder);
+            }
+            last = *number;
+            let part = upload.parts.get(number).ok_or_else(|| {
+                StorageError::InvalidPart(format!("part {number} was not uploaded"))
+            })?;
+            if !hex::encode(part.etag).eq_ignore_ascii_case(etag.trim_matches('"')) {
+                return Err(StorageError::InvalidPart(format!(
+                    "part {number} has another ETag"
+                )));
+            }
+            if i + 1 < listed.len() && part.size < PART_BYTES_MIN {
+                return Err(StorageError::EntityTooSmall);
+            }
+            md5s.extend_from_slice(&part.etag);
+            parts.push(part.clone());
+        }
+        if parts.is_empty() {
+            return Err(StorageError::Client(
+                crate::proto::error::S3ErrorCode::MalformedXML.into(),
+            ));
+        }
+        use md5::Digest;
+        let etag: [u8; 16] = md5::Md5::digest(&md5s).into();
+        let size = parts.iter().map(|p| p.size).sum();
+        let entry = Entry {
+            size,
+            mtime_ms: now_ms(),
+            etag,
+            parts_count: parts.len() as u16,
+            loc: Location::Parts(Rc::from(parts)),
+            meta: upload.meta.clone(),
+        };
+        let ckey = composite_key(bucket, key.as_bytes());
+        let check = Check::Complete {
+            id,
+            parts: listed
+                .iter()
+                .map(|(n, _)| (*n, upload.parts[n].etag))
+                .collect(),
+            key: ckey.clone(),
+            cond,
+        };
+        let records = vec![
+            Record::Put {
+                key: ckey,
+                entry: entry.clone(),
+            },
+            Record::UploadDone { id },
+        ];
+        self.submit(Pending::new(records, check, 0, Vec::new()))
+            .await?;
+        Ok(entry)
+    }
+
+    pub async fn abort_upload(&self, id: u64, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.upload(id, bucket, key)?;
+        self.submit(Pending::new(
+            vec![Record::UploadDone { id }],
+            Check::UploadExists(id),
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Uploads of `bucket` whose keys start with `prefix`, ordered by (key, initiated, id).
+    pub fn list_uploads(&self, bucket: &str, prefix: &[u8]) -> Vec<(Vec<u8>, u64, i64)> {
+        let full = composite_key(bucket, prefix);
+        let base = composite_key(bucket, b"").len();
+        let index = self.index.borrow();
+        let mut out: Vec<(Vec<u8>, u64, i64)> = index
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.key.starts_with(&full))
+            .map(|(id, u)| (u.key[base..].to_vec(), *id, u.initiated_ms))
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.2, a.1).cmp(&(&b.0, b.2, b.1)));
+        out
+    }
+
+    // ----- buckets (durable on core 0 only) ------------------------------------------------
+
+    pub fn buckets(&self) -> Vec<(String, i64)> {
+        self.index
+            .borrow()
+            .buckets
+            .iter()
+            .map(|(n, t)| (n.clone(), *t))
+            .collect()
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> Result<bool, StorageError> {
+        if self.index.borrow().buckets.contains_key(name) {
+            return Ok(false);
+        }
+        self.submit(Pending::new(
+            vec![Record::BucketCreate {
+                name: name.to_string(),
+                ctime_ms: now_ms(),
+            }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(true)
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), StorageError> {
+        self.submit(Pending::new(
+            vec![Record::BucketDelete {
+                name: name.to_string(),
+            }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    /// Reads bytes `[start, end)` of an object, at most one stripe's worth starting at
+    /// `start` (the caller loops). Returns the pieces and the position reached.
+    pub async fn read_chunk(
+        &self,
+        entry: &Entry,
+        start: u64,
+        end: u64,
+    ) -> Result<(Vec<Bytes>, u64), StorageError> {
+        assert!(start < end && end <= entry.size);
+        match &entry.loc {
+            Location::Empty => Err(StorageError::Corrupt(
+                "empty location for non-empty range".into(),
+            )),
+            Location::Packed {
+                stripe,
+                offset,
+                len,
+                crc,
+            } => {
+                let packed = self
+                    .index
+                    .borrow()
+                    .packed
+                    .get(stripe)
+                    .map(|p| p.stripe.clone());
+                let packed = packed.ok_or_else(|| {
+                    StorageError::Corrupt(format!("packed stripe {stripe} missing"))
+                })?;
+                let bytes = self
+                    .read_packed(&packed, *offset as u64, *len as u64, *crc)
+                    .await?;
+                Ok((vec![bytes.slice(start as usize..end as usize)], end))
+            }
+            Location::Parts(parts) => {
+                let mut part_start = 0u64;
+                for part in parts.iter() {
+                    if start < part_start + part.size {
+                        let in_part = start - part_start;
+                        let stripe_data = part.stripes[0].data_len as u64;
+                        let i = (in_part / stripe_data) as usize;
+                        let stripe = &part.stripes[i];
+                        let stripe_start = i as u64 * stripe_data;
+                        let lo = in_part - stripe_start;
+                        let hi = (end - part_start - stripe_start).min(stripe.data_len as u64);
+                        let pieces = self.read_stripe_range(stripe, lo, hi).await?;
+                        return Ok((pieces, part_start + stripe_start + hi));
+                    }
+                    part_start += part.size;
+                }
+                Err(StorageError::Corrupt("range past the parts".into()))
+            }
+        }
+    }
+
+    /// Memory figures of the index: (objects, key bytes).
+    pub fn index_counts(&self) -> (usize, u64, usize) {
+        let index = self.index.borrow();
+        (index.objects.len(), index.key_bytes, index.uploads.len())
+    }
+
+    /// Every stripe the index references (for the scrubber), as a snapshot.
+    pub fn all_stripes(&self) -> Vec<Stripe> {
+        let index = self.index.borrow();
+        let mut out = Vec::new();
+        for entry in index.objects.values() {
+            if let Location::Parts(parts) = &entry.loc {
+                for part in parts.iter() {
+                    out.extend(part.stripes.iter().cloned());
+                }
+            }
+        }
+        out.extend(index.packed.values().map(|p| p.stripe.clone()));
+        for upload in index.uploads.values() {
+            for part in upload.parts.values() {
+                out.extend(part.stripes.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+enum Received {
+    Small {
+        data: Vec<u8>,
+        md5: [u8; 16],
+    },
+    Striped {
+        part: PartLoc,
+        md5: [u8; 16],
+        dirty: u64,
+    },
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The ETag as S3 prints it (without quotes): hex MD5, plus `-N` for multipart objects.
+pub fn etag_string(entry: &Entry) -> String {
+    let mut s = hex::encode(entry.etag);
+    if entry.parts_count > 0 {
+        s.push_str(&format!("-{}", entry.parts_count));
+    }
+    s
+}
+
+pub(super) fn check_cond(cond: &WriteCond, current: Option<&str>) -> Result<(), StorageError> {
+    if let Some(none_match) = &cond.if_none_match {
+        let hit = match current {
+            None => false,
+            Some(etag) => {
+                none_match.trim() == "*"
+                    || none_match
+                        .split(',')
+                        .any(|t| t.trim().trim_start_matches("W/").trim_matches('"') == etag)
+            }
+        };
+        if hit {
+            return Err(StorageError::PreconditionFailed);
+        }
+    }
+    if let Some(if_match) = &cond.if_match {
+        let Some(etag) = current else {
+            return Err(StorageError::NoSuchKey);
+        };
+        let hit = if_match.trim() == "*"
+            || if_match
+                .split(',')
+                .any(|t| t.trim().trim_matches('"') == etag);
+        if !hit {
+            return Err(StorageError::PreconditionFailed);
+        }
+    }
+    Ok(())
+}
+
+fn part_extents(part: &PartLoc) -> Vec<Extent> {
+    let mut out = Vec::new();
+    for s in part.stripes.iter() {
+        super::index::stripe_extents(s, &mut out);
+    }
+    out
+}
+
+fn entry_extents(entry: &Entry) -> Vec<Extent> {
+    match &entry.loc {
+        Location::Parts(parts) => parts.iter().flat_map(part_extents).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Records that rebuild `index` (the checkpoint payload): buckets, packed stripes, objects,
+/// uploads with their parts.
+pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, ctime_ms) in &index.buckets {
+        Record::BucketCreate {
+            name: name.clone(),
+            ctime_ms: *ctime_ms,
+        }
+        .encode(&mut out);
+    }
+    for (id, packed) in &index.packed {
+        Record::Packed {
+            id: *id,
+            stripe: packed.stripe.clone(),
+        }
+        .encode(&mut out);
+    }
+    for (key, entry) in &index.objects {
+        Record::Put {
+            key: key.to_vec(),
+            entry: entry.clone(),
+        }
+        .encode(&mut out);
+    }
+    for (id, upload) in &index.uploads {
+        Record::UploadCreate {
+            id: *id,
+            key: upload.key.to_vec(),
+            initiated_ms: upload.initiated_ms,
+            meta: upload.meta.clone(),
+        }
+        .encode(&mut out);
+        for part in upload.parts.values() {
+            Record::UploadPart {
+                id: *id,
+                part: part.clone(),
+            }
+            .encode(&mut out);
+        }
+    }
+    out
+}
