@@ -1,4 +1,7 @@
 //! The S3 protocol, pure: no I/O, no `async`. HTTP head parsing, body decoders, routing, SigV4,
 //! XML, checksums, conditions. Everything here is unit-tested in isolation.
 
+pub mod cond;
 pub mod error;
+pub mod route;
+pub mod xml;
