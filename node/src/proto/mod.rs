@@ -1,7 +1,12 @@
 //! The S3 protocol, pure: no I/O, no `async`. HTTP head parsing, body decoders, routing, SigV4,
 //! XML, checksums, conditions. Everything here is unit-tested in isolation.
 
+pub mod checksum;
+pub mod chunked;
 pub mod cond;
 pub mod error;
+pub mod http;
 pub mod route;
+pub mod sigv4;
+pub mod time;
 pub mod xml;
