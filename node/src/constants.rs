@@ -47,10 +47,10 @@ pub const BODY_READ_TIMEOUT_MS: u64 = 60_000;
 pub const XML_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
 
-const _: () = assert!(STRIPE_DATA_BYTES % BLOCK_BYTES == 0);
+const _: () = assert!(STRIPE_DATA_BYTES.is_multiple_of(BLOCK_BYTES));
 const _: () = assert!(PACKED_OBJECT_BYTES_MAX <= PACKED_STRIPE_DATA_BYTES_MAX);
 const _: () = assert!(
-    BLOCK_BYTES % 64 == 0,
+    BLOCK_BYTES.is_multiple_of(64),
     "reed-solomon-simd works in 64-byte units"
 );
 const _: () = assert!(PART_BYTES_MIN <= OBJECT_BYTES_MAX);

@@ -4,3 +4,4 @@
 pub mod constants;
 pub mod engine;
 pub mod proto;
+pub mod server;

@@ -98,7 +98,7 @@ impl Codec {
         }
         let shard_bytes = data[0].len();
         assert!(
-            shard_bytes > 0 && shard_bytes % 64 == 0,
+            shard_bytes > 0 && shard_bytes.is_multiple_of(64),
             "shard size {shard_bytes}"
         );
         let (k, m) = (geometry.k as usize, geometry.m as usize);

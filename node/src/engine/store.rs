@@ -66,9 +66,11 @@ pub struct StoreStats {
 /// One message of a request body, as the front end hands it over.
 pub enum BodyMsg {
     Data(Bytes),
-    /// The body ended and the front end verified it; `md5` is its MD5 (the ETag).
+    /// The body ended and the front end verified it; `md5` is its MD5 (the ETag), `checksum`
+    /// the client's checksum (header name, base64 value) if it sent one.
     End {
         md5: [u8; 16],
+        checksum: Option<(String, String)>,
     },
     /// The front end refused the body (bad digest, bad signature, client vanished).
     Abort(crate::proto::error::S3Error),
@@ -252,12 +254,24 @@ impl Store {
         let ckey = composite_key(bucket, key.as_bytes());
         self.check_write(&ckey, &cond)?;
         let small_ok = size.is_none_or(|s| s < PACKED_OBJECT_BYTES_MAX);
-        let (part, md5, dirty) = match self.receive_part(body, 1, size, small_ok).await? {
-            Received::Small { data, md5 } => {
-                return self.put_small(ckey, meta, cond, data, md5).await
+        let (part, md5, dirty, checksum) = match self.receive_part(body, 1, size, small_ok).await? {
+            Received::Small {
+                data,
+                md5,
+                checksum,
+            } => {
+                return self
+                    .put_small(ckey, with_checksum(meta, checksum), cond, data, md5)
+                    .await;
             }
-            Received::Striped { part, md5, dirty } => (part, md5, dirty),
+            Received::Striped {
+                part,
+                md5,
+                dirty,
+                checksum,
+            } => (part, md5, dirty, checksum),
         };
+        let meta = with_checksum(meta, checksum);
         let entry = Entry {
             size: part.size,
             mtime_ms: part.mtime_ms,
@@ -372,6 +386,7 @@ impl Store {
         let mut buf = AlignedBuf::zeroed(((k + m) * full_shard) as usize);
         let mut filled = 0u64;
         let mut total = 0u64;
+        let mut checksum = None;
         let result: Result<[u8; 16], StorageError> = async {
             loop {
                 let msg = body.recv().await.map_err(|_| {
@@ -413,7 +428,10 @@ impl Store {
                             }
                         }
                     }
-                    BodyMsg::End { md5 } => return Ok(md5),
+                    BodyMsg::End { md5, checksum: c } => {
+                        checksum = c;
+                        return Ok(md5);
+                    }
                     BodyMsg::Abort(err) => return Err(StorageError::Client(err)),
                 }
             }
@@ -439,7 +457,11 @@ impl Store {
             }
         }
         if packable && stripes.is_empty() && filled == 0 {
-            return Ok(Received::Small { data: small, md5 });
+            return Ok(Received::Small {
+                data: small,
+                md5,
+                checksum,
+            });
         }
         if filled > 0 {
             // The last stripe: as many blocks per shard as its data needs.
@@ -473,7 +495,12 @@ impl Store {
             mtime_ms: now_ms(),
             stripes: stripes.into(),
         };
-        Ok(Received::Striped { part, md5, dirty })
+        Ok(Received::Striped {
+            part,
+            md5,
+            dirty,
+            checksum,
+        })
     }
 
     async fn write_full(
@@ -821,12 +848,26 @@ enum Received {
     Small {
         data: Vec<u8>,
         md5: [u8; 16],
+        checksum: Option<(String, String)>,
     },
     Striped {
         part: PartLoc,
         md5: [u8; 16],
         dirty: u64,
+        checksum: Option<(String, String)>,
     },
+}
+
+/// Adds the client's checksum to the object's metadata.
+fn with_checksum(meta: Option<Box<Meta>>, checksum: Option<(String, String)>) -> Option<Box<Meta>> {
+    match checksum {
+        None => meta,
+        Some(c) => {
+            let mut meta = meta.unwrap_or_default();
+            meta.checksum = Some(c);
+            Some(meta)
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -845,33 +886,12 @@ pub fn etag_string(entry: &Entry) -> String {
 }
 
 pub(super) fn check_cond(cond: &WriteCond, current: Option<&str>) -> Result<(), StorageError> {
-    if let Some(none_match) = &cond.if_none_match {
-        let hit = match current {
-            None => false,
-            Some(etag) => {
-                none_match.trim() == "*"
-                    || none_match
-                        .split(',')
-                        .any(|t| t.trim().trim_start_matches("W/").trim_matches('"') == etag)
-            }
-        };
-        if hit {
-            return Err(StorageError::PreconditionFailed);
-        }
-    }
-    if let Some(if_match) = &cond.if_match {
-        let Some(etag) = current else {
-            return Err(StorageError::NoSuchKey);
-        };
-        let hit = if_match.trim() == "*"
-            || if_match
-                .split(',')
-                .any(|t| t.trim().trim_matches('"') == etag);
-        if !hit {
-            return Err(StorageError::PreconditionFailed);
-        }
-    }
-    Ok(())
+    crate::proto::cond::evaluate_write(
+        cond.if_match.as_deref(),
+        cond.if_none_match.as_deref(),
+        current,
+    )
+    .map_err(StorageError::Client)
 }
 
 fn part_extents(part: &PartLoc) -> Vec<Extent> {

@@ -67,7 +67,7 @@ impl Store {
         let geometry = self.geometry;
         let (k, m) = (geometry.k as usize, geometry.m as usize);
         let s = shard_len as usize;
-        assert!(shard_len % BLOCK_BYTES == 0 && data_len <= shard_len * k as u64);
+        assert!(shard_len.is_multiple_of(BLOCK_BYTES) && data_len <= shard_len * k as u64);
         assert!(
             buf.len() == (k + m) * s,
             "stripe buffer holds data and parity"

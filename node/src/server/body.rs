@@ -1,0 +1,208 @@
+//! Request bodies on the accepting core: moving a body from the socket to the owner core in
+//! bounded chunks while verifying everything the client declared about it — Content-MD5,
+//! `x-amz-content-sha256`, `x-amz-checksum-*` (header or trailer), and the decoded length —
+//! before the owner is told the body is complete. A body that fails any check is aborted:
+//! the owner never commits it.
+
+use bytes::Bytes;
+use sha2::Digest;
+
+use super::conn::{Body, Conn};
+use crate::constants::BODY_CHUNK_BYTES;
+use crate::engine::store::BodyMsg;
+use crate::proto::checksum::{self, ChecksumAlgo, Hasher, Md5Hasher};
+use crate::proto::error::{S3Error, S3ErrorCode};
+use crate::proto::http::RequestHead;
+use crate::proto::sigv4::PayloadHash;
+
+/// A verified body: its MD5 and the checksum to store (header name, base64 value).
+type Verified = ([u8; 16], Option<(String, String)>);
+
+/// What the client declared about the body, and running hashes to check it.
+pub struct Verifier {
+    md5: Md5Hasher,
+    content_md5: Option<[u8; 16]>,
+    sha256: Option<(sha2::Sha256, [u8; 32])>,
+    checksum: Option<(Hasher, Option<String>)>,
+    decoded_length: Option<u64>,
+    pub received: u64,
+}
+
+impl Verifier {
+    pub fn new(head: &RequestHead, payload: PayloadHash) -> Result<Verifier, S3Error> {
+        let content_md5 = match head.header("content-md5") {
+            Some(v) => Some(checksum::parse_content_md5(v)?),
+            None => None,
+        };
+        let sha256 = match payload {
+            PayloadHash::Sha256(expected) => Some((sha2::Sha256::new(), expected)),
+            _ => None,
+        };
+        let mut checksum = None;
+        for algo in ChecksumAlgo::ALL {
+            if let Some(value) = head.header(algo.header_name()) {
+                algo.decode_value(value)?;
+                checksum = Some((Hasher::new(algo), Some(value.to_string())));
+            }
+        }
+        if checksum.is_none() {
+            if let Some(trailer) = head.header("x-amz-trailer") {
+                let algo = ChecksumAlgo::from_header_name(&trailer.trim().to_ascii_lowercase())
+                    .ok_or_else(|| {
+                        S3Error::with_message(
+                            S3ErrorCode::InvalidRequest,
+                            "unsupported x-amz-trailer",
+                        )
+                    })?;
+                checksum = Some((Hasher::new(algo), None));
+            }
+        }
+        let decoded_length = match head.header("x-amz-decoded-content-length") {
+            Some(v) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument))?,
+            ),
+            None => None,
+        };
+        Ok(Verifier {
+            md5: Md5Hasher::new(),
+            content_md5,
+            sha256,
+            checksum,
+            decoded_length,
+            received: 0,
+        })
+    }
+
+    /// The object's size if the client announced it.
+    pub fn announced_size(&self, head: &RequestHead, streaming: bool) -> Option<u64> {
+        if streaming {
+            self.decoded_length
+        } else {
+            head.content_length().ok().flatten()
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.received += data.len() as u64;
+        self.md5.update(data);
+        if let Some((h, _)) = &mut self.sha256 {
+            h.update(data);
+        }
+        if let Some((h, _)) = &mut self.checksum {
+            h.update(data);
+        }
+    }
+
+    /// Checks everything at the end of the body; returns (MD5, stored checksum).
+    fn finish(self, trailers: &[(String, String)]) -> Result<Verified, S3Error> {
+        let md5 = self.md5.finish();
+        if let Some(expected) = self.decoded_length {
+            if expected != self.received {
+                return Err(S3ErrorCode::IncompleteBody.into());
+            }
+        }
+        if let Some(expected) = self.content_md5 {
+            if expected != md5 {
+                return Err(S3ErrorCode::BadDigest.into());
+            }
+        }
+        if let Some((hasher, expected)) = self.sha256 {
+            let got: [u8; 32] = hasher.finalize().into();
+            if got != expected {
+                return Err(S3ErrorCode::XAmzContentSHA256Mismatch.into());
+            }
+        }
+        let mut stored = None;
+        if let Some((hasher, declared)) = self.checksum {
+            let algo = hasher.algo();
+            let value = declared.or_else(|| {
+                trailers
+                    .iter()
+                    .find(|(n, _)| n == algo.header_name())
+                    .map(|(_, v)| v.clone())
+            });
+            let value = value.ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "the announced checksum trailer is missing",
+                )
+            })?;
+            let got = checksum::to_base64(&hasher.finish());
+            if got != value.trim() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        algo.name()
+                    ),
+                ));
+            }
+            stored = Some((algo.header_name().to_string(), got));
+        }
+        Ok((md5, stored))
+    }
+}
+
+/// Moves the body to `tx` in chunks, then sends `End` (or `Abort` with the reason).
+/// Returns `Ok(true)` if the body was read to its end (the connection can be reused).
+pub async fn pump(
+    conn: &mut Conn,
+    body: &mut Body,
+    mut verifier: Verifier,
+    tx: &async_channel::Sender<BodyMsg>,
+) -> Result<bool, S3Error> {
+    let mut chunk = Vec::with_capacity(BODY_CHUNK_BYTES);
+    loop {
+        let more = match body.read(conn, &mut chunk, BODY_CHUNK_BYTES).await {
+            Ok(more) => more,
+            Err(e) => {
+                let _ = tx.send(BodyMsg::Abort(e.clone())).await;
+                return Err(e);
+            }
+        };
+        if !chunk.is_empty() {
+            verifier.update(&chunk);
+            let data = Bytes::from(std::mem::replace(
+                &mut chunk,
+                Vec::with_capacity(BODY_CHUNK_BYTES),
+            ));
+            if tx.send(BodyMsg::Data(data)).await.is_err() {
+                // The owner gave up (it will say why in its reply); stop reading.
+                return Ok(false);
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    match verifier.finish(body.trailers()) {
+        Ok((md5, checksum)) => {
+            let _ = tx.send(BodyMsg::End { md5, checksum }).await;
+            Ok(true)
+        }
+        Err(e) => {
+            let _ = tx.send(BodyMsg::Abort(e.clone())).await;
+            Err(e)
+        }
+    }
+}
+
+/// Reads a small body (an XML document) whole, verifying it.
+pub async fn read_small(
+    conn: &mut Conn,
+    body: &mut Body,
+    mut verifier: Verifier,
+    limit: usize,
+) -> Result<Vec<u8>, S3Error> {
+    let mut out = Vec::new();
+    while body.read(conn, &mut out, 64 * 1024).await? {
+        if out.len() > limit {
+            return Err(S3ErrorCode::MaxMessageLengthExceeded.into());
+        }
+    }
+    verifier.update(&out);
+    verifier.finish(body.trailers())?;
+    Ok(out)
+}

@@ -1,0 +1,449 @@
+//! The owner side: operations executed on the core that owns the key (or, for buckets, on
+//! core 0), against that core's `Store`. Everything that must be linearizable per key —
+//! conditional checks, range resolution against the current object, commit — happens here.
+//!
+//! Replies are plain `Send` data (`ObjectInfo`, byte chunks): nothing core-local leaves.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::core::CoreCtx;
+use crate::engine::error::StorageError;
+use crate::engine::format::{Entry, Location, Meta};
+use crate::engine::index::ListItem;
+use crate::engine::store::{etag_string, BodyRx, WriteCond};
+use crate::proto::cond::{self, CondOutcome, Conditions};
+use crate::proto::error::{S3Error, S3ErrorCode};
+
+/// What a reader needs to know about an object (the response headers).
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ms: i64,
+    pub meta: Option<Box<Meta>>,
+    pub parts_count: u16,
+}
+
+impl ObjectInfo {
+    fn of(entry: &Entry) -> ObjectInfo {
+        ObjectInfo {
+            size: entry.size,
+            etag: etag_string(entry),
+            mtime_ms: entry.mtime_ms,
+            meta: entry.meta.clone(),
+            parts_count: entry.parts_count,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GetRequest {
+    pub bucket: String,
+    pub key: String,
+    pub range: Option<String>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub if_unmodified_since: Option<String>,
+    pub part_number: Option<u32>,
+    /// HEAD: no body.
+    pub head: bool,
+    /// Conditions are `x-amz-copy-source-if-*`: every failure is 412.
+    pub copy_source: bool,
+}
+
+pub struct GetReply {
+    pub info: ObjectInfo,
+    /// Inclusive byte range served, when the request asked for part of the object.
+    pub range: Option<(u64, u64)>,
+    pub body: Option<async_channel::Receiver<Result<Bytes, S3Error>>>,
+}
+
+pub struct PartInfo {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ms: i64,
+}
+
+pub struct UploadInfo {
+    pub key: Vec<u8>,
+    pub id: u64,
+    pub initiated_ms: i64,
+}
+
+pub enum OwnerOp {
+    Put {
+        bucket: String,
+        key: String,
+        meta: Option<Box<Meta>>,
+        cond: WriteCond,
+        body: BodyRx,
+        size: Option<u64>,
+    },
+    Get(GetRequest),
+    Delete {
+        bucket: String,
+        key: String,
+    },
+    List {
+        bucket: String,
+        prefix: Vec<u8>,
+        after: Option<Vec<u8>>,
+        delimiter: Option<Vec<u8>>,
+        limit: usize,
+    },
+    ListUploads {
+        bucket: String,
+        prefix: Vec<u8>,
+    },
+    CreateUpload {
+        bucket: String,
+        key: String,
+        meta: Option<Box<Meta>>,
+    },
+    PutPart {
+        bucket: String,
+        key: String,
+        upload_id: u64,
+        number: u32,
+        body: BodyRx,
+        size: Option<u64>,
+    },
+    Complete {
+        bucket: String,
+        key: String,
+        upload_id: u64,
+        parts: Vec<(u32, String)>,
+        cond: WriteCond,
+    },
+    Abort {
+        bucket: String,
+        key: String,
+        upload_id: u64,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+        upload_id: u64,
+    },
+    HasContent {
+        bucket: String,
+    },
+    /// Core 0 only: the durable bucket registry.
+    CreateBucket {
+        name: String,
+    },
+    DeleteBucket {
+        name: String,
+    },
+    /// Replica updates sent by core 0 to every core.
+    BucketAdded {
+        name: String,
+        ctime_ms: i64,
+    },
+    BucketRemoved {
+        name: String,
+    },
+    Stats,
+}
+
+pub enum OwnerReply {
+    Done(Result<(), S3Error>),
+    Put(Result<ObjectInfo, S3Error>),
+    Get(Result<GetReply, S3Error>),
+    List(Vec<ListItem>),
+    Uploads(Vec<UploadInfo>),
+    UploadId(Result<u64, S3Error>),
+    Parts(Result<(Option<Box<Meta>>, Vec<PartInfo>), S3Error>),
+    Bool(bool),
+    Stats(Box<super::metrics::CoreStats>),
+}
+
+fn s3(e: StorageError) -> S3Error {
+    e.into()
+}
+
+/// Runs one operation on this core.
+pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
+    let store = &ctx.store;
+    match op {
+        OwnerOp::Put {
+            bucket,
+            key,
+            meta,
+            cond,
+            body,
+            size,
+        } => {
+            let result = store
+                .put_object(&bucket, &key, meta, cond, &body, size)
+                .await;
+            OwnerReply::Put(result.map(|e| ObjectInfo::of(&e)).map_err(s3))
+        }
+        OwnerOp::Get(request) => OwnerReply::Get(get(&ctx, request).await),
+        OwnerOp::Delete { bucket, key } => {
+            OwnerReply::Done(store.delete_object(&bucket, &key).await.map_err(s3))
+        }
+        OwnerOp::List {
+            bucket,
+            prefix,
+            after,
+            delimiter,
+            limit,
+        } => OwnerReply::List(store.list(
+            &bucket,
+            &prefix,
+            after.as_deref(),
+            delimiter.as_deref(),
+            limit,
+        )),
+        OwnerOp::ListUploads { bucket, prefix } => OwnerReply::Uploads(
+            store
+                .list_uploads(&bucket, &prefix)
+                .into_iter()
+                .map(|(key, id, initiated_ms)| UploadInfo {
+                    key,
+                    id,
+                    initiated_ms,
+                })
+                .collect(),
+        ),
+        OwnerOp::CreateUpload { bucket, key, meta } => {
+            OwnerReply::UploadId(store.create_upload(&bucket, &key, meta).await.map_err(s3))
+        }
+        OwnerOp::PutPart {
+            bucket,
+            key,
+            upload_id,
+            number,
+            body,
+            size,
+        } => {
+            let result = store
+                .put_part(upload_id, &bucket, &key, number, &body, size)
+                .await;
+            OwnerReply::Put(result.map_err(s3).map(|p| ObjectInfo {
+                size: p.size,
+                etag: hex::encode(p.etag),
+                mtime_ms: p.mtime_ms,
+                meta: None,
+                parts_count: 0,
+            }))
+        }
+        OwnerOp::Complete {
+            bucket,
+            key,
+            upload_id,
+            parts,
+            cond,
+        } => {
+            let result = store
+                .complete_upload(upload_id, &bucket, &key, &parts, cond)
+                .await;
+            OwnerReply::Put(result.map(|e| ObjectInfo::of(&e)).map_err(s3))
+        }
+        OwnerOp::Abort {
+            bucket,
+            key,
+            upload_id,
+        } => OwnerReply::Done(
+            store
+                .abort_upload(upload_id, &bucket, &key)
+                .await
+                .map_err(s3),
+        ),
+        OwnerOp::ListParts {
+            bucket,
+            key,
+            upload_id,
+        } => OwnerReply::Parts(store.upload(upload_id, &bucket, &key).map_err(s3).map(|u| {
+            let parts = u
+                .parts
+                .values()
+                .map(|p| PartInfo {
+                    number: p.number,
+                    size: p.size,
+                    etag: hex::encode(p.etag),
+                    mtime_ms: p.mtime_ms,
+                })
+                .collect();
+            (u.meta, parts)
+        })),
+        OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
+        OwnerOp::CreateBucket { name } => OwnerReply::Done(create_bucket(&ctx, name).await),
+        OwnerOp::DeleteBucket { name } => OwnerReply::Done(delete_bucket(&ctx, name).await),
+        OwnerOp::BucketAdded { name, ctime_ms } => {
+            ctx.buckets.borrow_mut().insert(name, ctime_ms);
+            OwnerReply::Done(Ok(()))
+        }
+        OwnerOp::BucketRemoved { name } => {
+            ctx.buckets.borrow_mut().remove(&name);
+            OwnerReply::Done(Ok(()))
+        }
+        OwnerOp::Stats => OwnerReply::Stats(Box::new(super::metrics::CoreStats::collect(&ctx))),
+    }
+}
+
+async fn create_bucket(ctx: &Rc<CoreCtx>, name: String) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
+    let created = ctx.store.create_bucket(&name).await.map_err(s3)?;
+    if !created {
+        return Err(S3ErrorCode::BucketAlreadyOwnedByYou.into());
+    }
+    let ctime_ms = ctx
+        .store
+        .buckets()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |(_, t)| t);
+    ctx.mesh
+        .broadcast(|_| OwnerOp::BucketAdded {
+            name: name.clone(),
+            ctime_ms,
+        })
+        .await?;
+    Ok(())
+}
+
+async fn delete_bucket(ctx: &Rc<CoreCtx>, name: String) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
+    if !ctx.store.buckets().iter().any(|(n, _)| *n == name) {
+        return Err(S3ErrorCode::NoSuchBucket.into());
+    }
+    let replies = ctx
+        .mesh
+        .broadcast(|_| OwnerOp::HasContent {
+            bucket: name.clone(),
+        })
+        .await?;
+    if replies.iter().any(|r| matches!(r, OwnerReply::Bool(true))) {
+        return Err(S3ErrorCode::BucketNotEmpty.into());
+    }
+    ctx.store.delete_bucket(&name).await.map_err(s3)?;
+    ctx.mesh
+        .broadcast(|_| OwnerOp::BucketRemoved { name: name.clone() })
+        .await?;
+    Ok(())
+}
+
+/// Resolves a GET/HEAD against the current object: conditions, part, range; then streams the
+/// bytes. The first chunk is read before answering so that an unreadable object is a 500,
+/// not a truncated 200.
+async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
+    let guard = ctx.store.begin_read();
+    let entry = ctx
+        .store
+        .lookup(&req.bucket, &req.key)
+        .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchKey))?;
+    let info = ObjectInfo::of(&entry);
+    let mtime_secs = entry.mtime_ms / 1000;
+    if req.copy_source {
+        cond::evaluate_copy_source(
+            req.if_match.as_deref(),
+            req.if_none_match.as_deref(),
+            req.if_modified_since.as_deref(),
+            req.if_unmodified_since.as_deref(),
+            &info.etag,
+            mtime_secs,
+        )?;
+    } else {
+        let conditions = Conditions {
+            if_match: req.if_match.as_deref(),
+            if_none_match: req.if_none_match.as_deref(),
+            if_modified_since: req.if_modified_since.as_deref(),
+            if_unmodified_since: req.if_unmodified_since.as_deref(),
+        };
+        match cond::evaluate_read(&conditions, &info.etag, mtime_secs) {
+            CondOutcome::Proceed => {}
+            CondOutcome::NotModified => return Err(S3ErrorCode::NotModified.into()),
+            CondOutcome::PreconditionFailed => return Err(S3ErrorCode::PreconditionFailed.into()),
+        }
+    }
+    let range = resolve_range(&entry, &req)?;
+    let (start, end) = match range {
+        Some((a, b)) => (a, b + 1),
+        None => (0, entry.size),
+    };
+    if req.head || start >= end {
+        return Ok(GetReply {
+            info,
+            range,
+            body: None,
+        });
+    }
+    let (first, mut pos) = ctx.store.read_chunk(&entry, start, end).await.map_err(s3)?;
+    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH);
+    for piece in first {
+        // The channel is fresh: at most a few pieces per stripe; `force_send` would evict.
+        if tx.try_send(Ok(piece.clone())).is_err() {
+            let _ = tx.send(Ok(piece)).await;
+        }
+    }
+    let store = ctx.store.clone();
+    monoio::spawn(async move {
+        let _guard = guard;
+        while pos < end {
+            match store.read_chunk(&entry, pos, end).await {
+                Ok((pieces, next)) => {
+                    for piece in pieces {
+                        if tx.send(Ok(piece)).await.is_err() {
+                            return; // the client went away
+                        }
+                    }
+                    pos = next;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(s3(e))).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(GetReply {
+        info,
+        range,
+        body: Some(rx),
+    })
+}
+
+fn resolve_range(entry: &Entry, req: &GetRequest) -> Result<Option<(u64, u64)>, S3Error> {
+    if let Some(number) = req.part_number {
+        let parts = match &entry.loc {
+            Location::Parts(parts) if entry.parts_count > 0 => parts.clone(),
+            _ if number == 1 => return Ok(None),
+            _ => return Err(S3Error::new(S3ErrorCode::InvalidPart)),
+        };
+        let index = number
+            .checked_sub(1)
+            .map(|n| n as usize)
+            .filter(|&n| n < parts.len());
+        let Some(index) = index else {
+            return Err(S3ErrorCode::InvalidPart.into());
+        };
+        let start: u64 = parts[..index].iter().map(|p| p.size).sum();
+        let size = parts[index].size;
+        if size == 0 {
+            return Ok(None);
+        }
+        return Ok(Some((start, start + size - 1)));
+    }
+    match &req.range {
+        Some(header) => cond::parse_range(header, entry.size),
+        None => Ok(None),
+    }
+}
+
+/// Merges per-core listing pages (each sorted) into one sorted page without duplicates.
+pub fn merge_lists(pages: Vec<Vec<ListItem>>) -> Vec<ListItem> {
+    let mut merged: BTreeMap<Vec<u8>, ListItem> = BTreeMap::new();
+    for page in pages {
+        for item in page {
+            merged.entry(item.sort_key().to_vec()).or_insert(item);
+        }
+    }
+    merged.into_values().collect()
+}

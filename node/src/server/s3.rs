@@ -1,0 +1,1205 @@
+//! S3 operations on the accepting core: route, authenticate, decode, then either answer from
+//! core-local replicas (ListBuckets, HeadBucket) or send the operation to the owning core(s)
+//! through the mesh and turn the reply into S3's response shape.
+//!
+//! Returns `(operation name, result, body read to its end?)` so the connection layer can
+//! count the request and decide whether the connection may be reused.
+
+use std::rc::Rc;
+
+use super::body::{self, Verifier};
+use super::conn::{self, Body, Conn, RespBody, Response};
+use super::core::CoreCtx;
+use super::owner::{merge_lists, GetRequest, ObjectInfo, OwnerOp, OwnerReply};
+use crate::constants::{
+    DELETE_KEYS_MAX, LIST_KEYS_MAX, USER_METADATA_BYTES_MAX, XML_BODY_BYTES_MAX,
+};
+use crate::engine::format::Meta;
+use crate::engine::index::ListItem;
+use crate::engine::store::WriteCond;
+use crate::proto::chunked::{AwsChunkedDecoder, ChunkAuth};
+use crate::proto::error::{S3Error, S3ErrorCode};
+use crate::proto::http::RequestHead;
+use crate::proto::route::{self, Operation, Route};
+use crate::proto::sigv4::{self, AuthOutcome, PayloadHash};
+use crate::proto::{time, xml};
+
+type Handled = (&'static str, Result<Response, S3Error>, bool);
+
+/// Everything a handler needs about one request.
+pub struct Request<'a> {
+    pub ctx: &'a Rc<CoreCtx>,
+    pub head: &'a RequestHead,
+    pub route: Route,
+    pub auth: AuthOutcome,
+    pub body: Body,
+    pub request_id: &'a str,
+}
+
+pub async fn handle(
+    ctx: &Rc<CoreCtx>,
+    conn: &mut Conn,
+    head: &RequestHead,
+    request_id: &str,
+) -> Handled {
+    let routed = route::route(
+        &head.method,
+        &head.path,
+        &head.query,
+        head.header("host"),
+        ctx.config.domain.as_deref(),
+        head.header("x-amz-copy-source").is_some(),
+    );
+    let route = match routed {
+        Ok(route) => route,
+        Err(e) => return ("Unrouted", Err(e), false),
+    };
+    let op = route.op.name();
+    let auth_request = sigv4::AuthRequest {
+        method: &head.method,
+        raw_path: &head.path,
+        raw_query: &head.query,
+        headers: &head.headers,
+    };
+    let now = time::unix_now_ms() / 1000;
+    let creds = &ctx.shared.credentials;
+    let auth = match sigv4::verify(
+        &auth_request,
+        |ak| creds.get(ak).cloned(),
+        now,
+        &ctx.config.region,
+    ) {
+        Ok(auth) => auth,
+        Err(e) => return (op, Err(e), false),
+    };
+    let inner = match auth.payload {
+        PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer => {
+            let Some(chunk_ctx) = auth.chunk_ctx.clone() else {
+                return (op, Err(S3ErrorCode::InternalError.into()), false);
+            };
+            Some(AwsChunkedDecoder::new(
+                ChunkAuth::Signed(chunk_ctx),
+                head.header("x-amz-trailer").is_some(),
+            ))
+        }
+        PayloadHash::StreamingUnsignedTrailer => Some(AwsChunkedDecoder::new(
+            ChunkAuth::Unsigned,
+            head.header("x-amz-trailer").is_some(),
+        )),
+        _ => None,
+    };
+    let body = match Body::new(head, inner) {
+        Ok(body) => body,
+        Err(e) => return (op, Err(e), false),
+    };
+    if head.expects_continue() && !body.is_done() && conn::write_continue(conn).await.is_err() {
+        return (op, Err(S3ErrorCode::IncompleteBody.into()), false);
+    }
+    let mut req = Request {
+        ctx,
+        head,
+        route,
+        auth,
+        body,
+        request_id,
+    };
+    let result = dispatch(&mut req, conn).await;
+    let done = req.body.is_done();
+    (op, result, done)
+}
+
+async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    match req.route.op {
+        Operation::ListBuckets => list_buckets(req),
+        Operation::CreateBucket => create_bucket(req, conn).await,
+        Operation::HeadBucket => {
+            require_bucket(req)?;
+            Ok(Response::new(200).header("x-amz-bucket-region", req.ctx.config.region.clone()))
+        }
+        Operation::DeleteBucket => {
+            let name = bucket_name(req)?.to_string();
+            expect_done(req.ctx.mesh.call(0, OwnerOp::DeleteBucket { name }).await?)?;
+            Ok(Response::new(204))
+        }
+        Operation::GetBucketLocation => {
+            require_bucket(req)?;
+            Ok(Response::xml(
+                200,
+                xml::location_constraint(&req.ctx.config.region),
+            ))
+        }
+        Operation::ListObjects | Operation::ListObjectsV2 => list_objects(req).await,
+        Operation::ListMultipartUploads => list_uploads(req).await,
+        Operation::DeleteObjects => delete_objects(req, conn).await,
+        Operation::PutObject => put_object(req, conn).await,
+        Operation::CopyObject => copy_object(req).await,
+        Operation::GetObject | Operation::HeadObject => get_object(req).await,
+        Operation::DeleteObject => {
+            let (bucket, key) = bucket_key(req)?;
+            let owner = req.ctx.owner_of(&key);
+            expect_done(
+                req.ctx
+                    .mesh
+                    .call(owner, OwnerOp::Delete { bucket, key })
+                    .await?,
+            )?;
+            Ok(Response::new(204))
+        }
+        Operation::CreateMultipartUpload => create_upload(req).await,
+        Operation::UploadPart => upload_part(req, conn).await,
+        Operation::UploadPartCopy => upload_part_copy(req).await,
+        Operation::CompleteMultipartUpload => complete_upload(req, conn).await,
+        Operation::AbortMultipartUpload => {
+            let (bucket, key) = bucket_key(req)?;
+            let upload_id = upload_id(req)?;
+            let owner = req.ctx.owner_of(&key);
+            expect_done(
+                req.ctx
+                    .mesh
+                    .call(
+                        owner,
+                        OwnerOp::Abort {
+                            bucket,
+                            key,
+                            upload_id,
+                        },
+                    )
+                    .await?,
+            )?;
+            Ok(Response::new(204))
+        }
+        Operation::ListParts => list_parts(req).await,
+        Operation::NotImplemented(name) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!("{name} is not implemented by Tessera"),
+        )),
+    }
+}
+
+// ----- helpers -------------------------------------------------------------------------------
+
+fn bucket_name<'r>(req: &'r Request<'_>) -> Result<&'r str, S3Error> {
+    req.route
+        .bucket
+        .as_deref()
+        .ok_or_else(|| S3ErrorCode::InvalidRequest.into())
+}
+
+fn require_bucket(req: &Request<'_>) -> Result<String, S3Error> {
+    let name = bucket_name(req)?;
+    if !req.ctx.buckets.borrow().contains_key(name) {
+        return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name.to_string()));
+    }
+    Ok(name.to_string())
+}
+
+fn bucket_key(req: &Request<'_>) -> Result<(String, String), S3Error> {
+    let bucket = require_bucket(req)?;
+    let key = req
+        .route
+        .key
+        .clone()
+        .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest))?;
+    Ok((bucket, key))
+}
+
+fn upload_id(req: &Request<'_>) -> Result<u64, S3Error> {
+    let text = req.route.param("uploadId").unwrap_or("");
+    u64::from_str_radix(text, 16).map_err(|_| S3ErrorCode::NoSuchUpload.into())
+}
+
+fn expect_done(reply: OwnerReply) -> Result<(), S3Error> {
+    match reply {
+        OwnerReply::Done(result) => result,
+        _ => Err(S3ErrorCode::InternalError.into()),
+    }
+}
+
+fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
+/// Object metadata from request headers (PutObject, CreateMultipartUpload, Copy REPLACE).
+fn meta_from_headers(head: &RequestHead) -> Result<Option<Box<Meta>>, S3Error> {
+    let mut meta = Meta::default();
+    let mut user_bytes = 0;
+    for (name, value) in &head.headers {
+        match name.as_str() {
+            "content-type" => meta.content_type = Some(value.clone()),
+            "content-encoding" => {
+                let kept: Vec<&str> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.eq_ignore_ascii_case("aws-chunked") && !c.is_empty())
+                    .collect();
+                if !kept.is_empty() {
+                    meta.headers.push((name.clone(), kept.join(", ")));
+                }
+            }
+            "content-disposition"
+            | "content-language"
+            | "cache-control"
+            | "expires"
+            | "x-amz-website-redirect-location" => meta.headers.push((name.clone(), value.clone())),
+            n if n.starts_with("x-amz-meta-") => {
+                user_bytes += n.len() - "x-amz-meta-".len() + value.len();
+                meta.headers.push((name.clone(), value.clone()));
+            }
+            _ => {}
+        }
+    }
+    if user_bytes > USER_METADATA_BYTES_MAX {
+        return Err(S3ErrorCode::MetadataTooLarge.into());
+    }
+    if meta == Meta::default() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(meta)))
+}
+
+fn write_cond(head: &RequestHead) -> WriteCond {
+    WriteCond {
+        if_match: head.header("if-match").map(str::to_string),
+        if_none_match: head.header("if-none-match").map(str::to_string),
+    }
+}
+
+fn is_streaming(payload: PayloadHash) -> bool {
+    matches!(
+        payload,
+        PayloadHash::StreamingSigned
+            | PayloadHash::StreamingSignedTrailer
+            | PayloadHash::StreamingUnsignedTrailer
+    )
+}
+
+/// Sends a body-carrying op to `owner`, pumps the body to it, and returns its reply.
+async fn send_with_body(
+    req: &mut Request<'_>,
+    conn: &mut Conn,
+    owner: usize,
+    make: impl FnOnce(crate::engine::store::BodyRx, Option<u64>) -> OwnerOp,
+) -> Result<OwnerReply, S3Error> {
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let size = verifier.announced_size(req.head, is_streaming(req.auth.payload));
+    if size.is_some_and(|s| s > crate::constants::OBJECT_BYTES_MAX) {
+        return Err(S3ErrorCode::EntityTooLarge.into());
+    }
+    if req.head.content_length().ok().flatten().is_none() && !req.head.is_chunked() {
+        return Err(S3ErrorCode::MissingContentLength.into());
+    }
+    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH);
+    let reply = req.ctx.mesh.post(owner, make(rx, size))?;
+    let pumped = body::pump(conn, &mut req.body, verifier, &tx).await;
+    drop(tx);
+    let reply = reply
+        .await
+        .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    pumped?;
+    req.ctx
+        .metrics
+        .bytes_in
+        .set(req.ctx.metrics.bytes_in.get() + req.body.decoded_len);
+    Ok(reply)
+}
+
+fn put_reply(reply: OwnerReply) -> Result<ObjectInfo, S3Error> {
+    match reply {
+        OwnerReply::Put(result) => result,
+        _ => Err(S3ErrorCode::InternalError.into()),
+    }
+}
+
+// ----- buckets ------------------------------------------------------------------------------
+
+fn list_buckets(req: &Request<'_>) -> Result<Response, S3Error> {
+    let buckets: Vec<(String, String)> = req
+        .ctx
+        .buckets
+        .borrow()
+        .iter()
+        .map(|(n, t)| (n.clone(), time::iso8601_ms(*t)))
+        .collect();
+    let owner = &req.auth.access_key;
+    Ok(Response::xml(
+        200,
+        xml::list_buckets(owner, owner, &buckets),
+    ))
+}
+
+async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let name = bucket_name(req)?.to_string();
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, XML_BODY_BYTES_MAX).await?;
+    if let Some(location) = xml::parse_create_bucket(&body)? {
+        if !location.is_empty() && location != req.ctx.config.region {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("The {location} location constraint is not this node's region"),
+            ));
+        }
+    }
+    expect_done(
+        req.ctx
+            .mesh
+            .call(0, OwnerOp::CreateBucket { name: name.clone() })
+            .await?,
+    )?;
+    Ok(Response::new(200).header("Location", format!("/{name}")))
+}
+
+// ----- listing ------------------------------------------------------------------------------
+
+struct ListParams {
+    prefix: String,
+    delimiter: Option<String>,
+    after: Option<String>,
+    max_keys: usize,
+    url: bool,
+}
+
+fn list_params(req: &Request<'_>, v2: bool) -> Result<ListParams, S3Error> {
+    let max_keys = match req.route.param("max-keys") {
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Provided max-keys not an integer or within integer range",
+            )
+        })?,
+        None => LIST_KEYS_MAX as i64,
+    };
+    if max_keys < 0 {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+        ));
+    }
+    let url = match req.route.param("encoding-type") {
+        None => false,
+        Some(t) if t.eq_ignore_ascii_case("url") => true,
+        Some(_) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Invalid Encoding Method specified in Request",
+            ))
+        }
+    };
+    let after = if v2 {
+        match req.route.param("continuation-token") {
+            Some(token) => Some(decode_token(token)?),
+            None => req.route.param("start-after").map(str::to_string),
+        }
+    } else {
+        req.route.param("marker").map(str::to_string)
+    };
+    Ok(ListParams {
+        prefix: req.route.param("prefix").unwrap_or("").to_string(),
+        delimiter: req
+            .route
+            .param("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
+        after: after.filter(|a| !a.is_empty()),
+        max_keys: (max_keys as usize).min(LIST_KEYS_MAX),
+        url,
+    })
+}
+
+fn encode_token(last: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+fn decode_token(token: &str) -> Result<String, S3Error> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+        })?;
+    String::from_utf8(bytes).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The continuation token provided is incorrect",
+        )
+    })
+}
+
+/// Asks every core for its first `limit + 1` items and merges them.
+async fn gather_list(
+    ctx: &Rc<CoreCtx>,
+    bucket: &str,
+    p: &ListParams,
+) -> Result<(Vec<ListItem>, bool), S3Error> {
+    if p.max_keys == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let replies = ctx
+        .mesh
+        .broadcast(|_| OwnerOp::List {
+            bucket: bucket.to_string(),
+            prefix: p.prefix.as_bytes().to_vec(),
+            after: p.after.as_ref().map(|a| a.as_bytes().to_vec()),
+            delimiter: p.delimiter.as_ref().map(|d| d.as_bytes().to_vec()),
+            limit: p.max_keys + 1,
+        })
+        .await?;
+    let pages = replies
+        .into_iter()
+        .filter_map(|r| {
+            if let OwnerReply::List(items) = r {
+                Some(items)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut merged = merge_lists(pages);
+    let truncated = merged.len() > p.max_keys;
+    merged.truncate(p.max_keys);
+    Ok((merged, truncated))
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn list_objects(req: &Request<'_>) -> Result<Response, S3Error> {
+    let bucket = require_bucket(req)?;
+    let v2 = req.route.op == Operation::ListObjectsV2;
+    let p = list_params(req, v2)?;
+    let (items, truncated) = gather_list(req.ctx, &bucket, &p).await?;
+    let mut keys = Vec::new();
+    let mut prefixes = Vec::new();
+    for item in &items {
+        match item {
+            ListItem::Object {
+                key,
+                size,
+                etag,
+                parts_count,
+                mtime_ms,
+            } => {
+                let mut tag = hex::encode(etag);
+                if *parts_count > 0 {
+                    tag.push_str(&format!("-{parts_count}"));
+                }
+                keys.push((lossy(key), time::iso8601_ms(*mtime_ms), tag, *size));
+            }
+            ListItem::Prefix(p) => prefixes.push(lossy(p)),
+        }
+    }
+    let last = items.last().map(|i| lossy(i.sort_key()));
+    let contents: Vec<xml::ObjectEntry> = keys
+        .iter()
+        .map(|(k, t, e, s)| xml::ObjectEntry {
+            key: k,
+            last_modified: t,
+            etag: e,
+            size: *s,
+        })
+        .collect();
+    let common: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let owner = xml::Owner {
+        id: &req.auth.access_key,
+        display_name: &req.auth.access_key,
+    };
+    let body = if v2 {
+        let token = req.route.param("continuation-token");
+        let next = if truncated {
+            last.as_deref().map(encode_token)
+        } else {
+            None
+        };
+        xml::list_objects_v2(&xml::ListObjectsV2 {
+            bucket: &bucket,
+            prefix: &p.prefix,
+            continuation_token: token,
+            next_continuation_token: next.as_deref(),
+            start_after: req.route.param("start-after"),
+            max_keys: p.max_keys as u32,
+            delimiter: p.delimiter.as_deref(),
+            is_truncated: truncated,
+            encoding_url: p.url,
+            contents: &contents,
+            common_prefixes: &common,
+            owner: req
+                .route
+                .param("fetch-owner")
+                .filter(|v| *v == "true")
+                .map(|_| owner),
+        })
+    } else {
+        let next = if truncated { last.as_deref() } else { None };
+        xml::list_objects_v1(&xml::ListObjectsV1 {
+            bucket: &bucket,
+            prefix: &p.prefix,
+            marker: req.route.param("marker").unwrap_or(""),
+            next_marker: next,
+            max_keys: p.max_keys as u32,
+            delimiter: p.delimiter.as_deref(),
+            is_truncated: truncated,
+            encoding_url: p.url,
+            contents: &contents,
+            common_prefixes: &common,
+            owner: Some(owner),
+        })
+    };
+    Ok(Response::xml(200, body))
+}
+
+async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
+    let bucket = require_bucket(req)?;
+    let prefix = req.route.param("prefix").unwrap_or("").to_string();
+    let max = req
+        .route
+        .param("max-uploads")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let replies = req
+        .ctx
+        .mesh
+        .broadcast(|_| OwnerOp::ListUploads {
+            bucket: bucket.clone(),
+            prefix: prefix.as_bytes().to_vec(),
+        })
+        .await?;
+    let mut all = Vec::new();
+    for reply in replies {
+        if let OwnerReply::Uploads(list) = reply {
+            all.extend(list);
+        }
+    }
+    all.sort_by(|a, b| (&a.key, a.initiated_ms, a.id).cmp(&(&b.key, b.initiated_ms, b.id)));
+    let key_marker = req.route.param("key-marker").unwrap_or("");
+    let id_marker = req.route.param("upload-id-marker").unwrap_or("");
+    all.retain(|u| {
+        let key = lossy(&u.key);
+        key.as_str() > key_marker
+            || (key == key_marker
+                && !id_marker.is_empty()
+                && format!("{:016x}", u.id).as_str() > id_marker)
+    });
+    let truncated = all.len() > max;
+    all.truncate(max);
+    let rows: Vec<(String, String, String)> = all
+        .iter()
+        .map(|u| {
+            (
+                lossy(&u.key),
+                format!("{:016x}", u.id),
+                time::iso8601_ms(u.initiated_ms),
+            )
+        })
+        .collect();
+    let uploads: Vec<xml::UploadEntry> = rows
+        .iter()
+        .map(|(k, id, t)| xml::UploadEntry {
+            key: k,
+            upload_id: id,
+            initiated: t,
+        })
+        .collect();
+    let owner = xml::Owner {
+        id: &req.auth.access_key,
+        display_name: &req.auth.access_key,
+    };
+    let (next_key, next_id) = match (truncated, rows.last()) {
+        (true, Some((k, id, _))) => (k.as_str(), id.as_str()),
+        _ => ("", ""),
+    };
+    Ok(Response::xml(
+        200,
+        xml::list_multipart_uploads(&xml::ListUploads {
+            bucket: &bucket,
+            key_marker,
+            upload_id_marker: id_marker,
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            max_uploads: max as u32,
+            is_truncated: truncated,
+            prefix: &prefix,
+            delimiter: req.route.param("delimiter"),
+            encoding_url: req.route.param("encoding-type").is_some_and(|t| t == "url"),
+            uploads: &uploads,
+            common_prefixes: &[],
+            owner,
+        }),
+    ))
+}
+
+// ----- objects ------------------------------------------------------------------------------
+
+async fn put_object(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let meta = meta_from_headers(req.head)?;
+    let cond = write_cond(req.head);
+    let owner = req.ctx.owner_of(&key);
+    let reply = send_with_body(req, conn, owner, |body, size| OwnerOp::Put {
+        bucket,
+        key,
+        meta,
+        cond,
+        body,
+        size,
+    })
+    .await?;
+    let info = put_reply(reply)?;
+    let mut response = Response::new(200).header("ETag", quoted(&info.etag));
+    if let Some((name, value)) = info.meta.as_ref().and_then(|m| m.checksum.clone()) {
+        response = response.header(checksum_header_static(&name), value);
+    }
+    Ok(response)
+}
+
+fn checksum_header_static(name: &str) -> &'static str {
+    crate::proto::checksum::ChecksumAlgo::from_header_name(name)
+        .map_or("x-amz-checksum", |a| a.header_name())
+}
+
+fn get_request(req: &Request<'_>, bucket: String, key: String) -> Result<GetRequest, S3Error> {
+    let h = |n: &str| req.head.header(n).map(str::to_string);
+    let part_number = match req.route.param("partNumber") {
+        Some(v) => Some(
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidArgument))?,
+        ),
+        None => None,
+    };
+    Ok(GetRequest {
+        bucket,
+        key,
+        range: h("range"),
+        if_match: h("if-match"),
+        if_none_match: h("if-none-match"),
+        if_modified_since: h("if-modified-since"),
+        if_unmodified_since: h("if-unmodified-since"),
+        part_number,
+        head: req.route.op == Operation::HeadObject,
+        copy_source: false,
+    })
+}
+
+async fn get_object(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let get = get_request(req, bucket, key)?;
+    let head = get.head;
+    let part_number = get.part_number;
+    let owner = req.ctx.owner_of(&get.key);
+    let reply = match req.ctx.mesh.call(owner, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => result,
+        _ => return Err(S3ErrorCode::InternalError.into()),
+    };
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) if e.code == S3ErrorCode::NotModified => return Err(e),
+        Err(e) => return Err(e),
+    };
+    let info = &reply.info;
+    let (status, len) = match reply.range {
+        Some((a, b)) => (206, b - a + 1),
+        None => (200, info.size),
+    };
+    let mut response = Response::new(status);
+    // A checksum describes the whole object: never send it with part of one.
+    let whole = reply.range.is_none() && part_number.is_none();
+    object_headers(&mut response, req, info, whole);
+    if let Some((a, b)) = reply.range {
+        response = response.header("Content-Range", format!("bytes {a}-{b}/{}", info.size));
+    }
+    if part_number.is_some() && info.parts_count > 0 {
+        response = response.header("x-amz-mp-parts-count", info.parts_count.to_string());
+    }
+    response.body = match (head, reply.body) {
+        (true, _) | (false, None) if len > 0 && head => RespBody::HeadOnly { len },
+        (_, Some(rx)) => RespBody::Stream { len, rx },
+        _ => RespBody::Empty,
+    };
+    Ok(response)
+}
+
+fn object_headers(response: &mut Response, req: &Request<'_>, info: &ObjectInfo, whole: bool) {
+    let h = &mut response.headers;
+    h.push(("ETag", quoted(&info.etag)));
+    h.push(("Last-Modified", time::http_date(info.mtime_ms / 1000)));
+    h.push(("Accept-Ranges", "bytes".to_string()));
+    let meta = info.meta.as_deref();
+    let content_type = meta
+        .and_then(|m| m.content_type.clone())
+        .unwrap_or_else(|| "binary/octet-stream".to_string());
+    let overrides: [(&str, &'static str); 6] = [
+        ("response-content-type", "Content-Type"),
+        ("response-content-language", "Content-Language"),
+        ("response-expires", "Expires"),
+        ("response-cache-control", "Cache-Control"),
+        ("response-content-disposition", "Content-Disposition"),
+        ("response-content-encoding", "Content-Encoding"),
+    ];
+    let overridden = |name: &str| {
+        overrides
+            .iter()
+            .any(|(q, n)| n.eq_ignore_ascii_case(name) && req.route.param(q).is_some())
+    };
+    if !overridden("Content-Type") {
+        h.push(("Content-Type", content_type));
+    }
+    if let Some(meta) = meta {
+        for (name, value) in &meta.headers {
+            if !overridden(name) {
+                h.push((static_header(name), value.clone()));
+            }
+        }
+        if whole
+            && req
+                .head
+                .header("x-amz-checksum-mode")
+                .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
+        {
+            if let Some((name, value)) = &meta.checksum {
+                h.push((checksum_header_static(name), value.clone()));
+            }
+        }
+    }
+    for (query, name) in overrides {
+        if let Some(value) = req.route.param(query) {
+            h.push((name, value.to_string()));
+        }
+    }
+}
+
+/// Header names for stored metadata. User metadata names are leaked once per distinct name
+/// into a small interned set so responses can carry `&'static str` names.
+fn static_header(name: &str) -> &'static str {
+    match name {
+        "content-encoding" => "Content-Encoding",
+        "content-disposition" => "Content-Disposition",
+        "content-language" => "Content-Language",
+        "cache-control" => "Cache-Control",
+        "expires" => "Expires",
+        "x-amz-website-redirect-location" => "x-amz-website-redirect-location",
+        other => intern(other),
+    }
+}
+
+fn intern(name: &str) -> &'static str {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    const INTERNED_MAX: usize = 4096;
+    thread_local! {
+        static NAMES: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(n) = names.get(name) {
+            return *n;
+        }
+        if names.len() >= INTERNED_MAX {
+            return "x-amz-meta-overflow";
+        }
+        let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+        names.insert(leaked);
+        leaked
+    })
+}
+
+async fn delete_objects(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let bucket = require_bucket(req)?;
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, XML_BODY_BYTES_MAX).await?;
+    let request = xml::parse_delete(&body)?;
+    if request.keys.len() > DELETE_KEYS_MAX {
+        return Err(S3ErrorCode::MalformedXML.into());
+    }
+    let mut pending = Vec::with_capacity(request.keys.len());
+    for key in &request.keys {
+        let owner = req.ctx.owner_of(key);
+        pending.push((
+            key,
+            req.ctx.mesh.post(
+                owner,
+                OwnerOp::Delete {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                },
+            ),
+        ));
+    }
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for (key, posted) in pending {
+        let result = match posted {
+            Ok(rx) => match rx.await {
+                Ok(OwnerReply::Done(r)) => r,
+                _ => Err(S3ErrorCode::InternalError.into()),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) if !request.quiet => deleted.push(key.clone()),
+            Ok(()) => {}
+            Err(e) => errors.push((
+                key.clone(),
+                e.code.as_str().to_string(),
+                e.message.to_string(),
+            )),
+        }
+    }
+    Ok(Response::xml(200, xml::delete_result(&deleted, &errors)))
+}
+
+/// Parses `x-amz-copy-source` into (bucket, key).
+fn copy_source(req: &Request<'_>) -> Result<(String, String), S3Error> {
+    let raw = req.head.header("x-amz-copy-source").unwrap_or("");
+    let raw = raw.split('?').next().unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument))?;
+    let trimmed = decoded.trim_start_matches('/');
+    let (bucket, key) = trimmed.split_once('/').ok_or_else(|| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    })?;
+    if key.is_empty() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key",
+        ));
+    }
+    if !req.ctx.buckets.borrow().contains_key(bucket) {
+        return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(bucket.to_string()));
+    }
+    Ok((bucket.to_string(), key.to_string()))
+}
+
+/// Opens the copy source for reading: conditions `x-amz-copy-source-if-*`, optional range.
+async fn open_source(
+    req: &Request<'_>,
+    range: Option<String>,
+) -> Result<super::owner::GetReply, S3Error> {
+    let (bucket, key) = copy_source(req)?;
+    let h = |n: &str| req.head.header(n).map(str::to_string);
+    let get = GetRequest {
+        bucket,
+        key,
+        range,
+        if_match: h("x-amz-copy-source-if-match"),
+        if_none_match: h("x-amz-copy-source-if-none-match"),
+        if_modified_since: h("x-amz-copy-source-if-modified-since"),
+        if_unmodified_since: h("x-amz-copy-source-if-unmodified-since"),
+        part_number: None,
+        head: false,
+        copy_source: true,
+    };
+    let owner = req.ctx.owner_of(&get.key);
+    match req.ctx.mesh.call(owner, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => result,
+        _ => Err(S3ErrorCode::InternalError.into()),
+    }
+}
+
+/// Feeds a source object's byte stream into a new body channel, computing its MD5.
+fn forward(
+    source: Option<async_channel::Receiver<Result<bytes::Bytes, S3Error>>>,
+    checksum: Option<(String, String)>,
+) -> crate::engine::store::BodyRx {
+    use crate::engine::store::BodyMsg;
+    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH);
+    monoio::spawn(async move {
+        let mut md5 = crate::proto::checksum::Md5Hasher::new();
+        if let Some(source) = source {
+            while let Ok(chunk) = source.recv().await {
+                match chunk {
+                    Ok(bytes) => {
+                        md5.update(&bytes);
+                        if tx.send(BodyMsg::Data(bytes)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(BodyMsg::Abort(e)).await;
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx
+            .send(BodyMsg::End {
+                md5: md5.finish(),
+                checksum,
+            })
+            .await;
+    });
+    rx
+}
+
+async fn copy_object(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let (src_bucket, src_key) = copy_source(req)?;
+    let directive = req
+        .head
+        .header("x-amz-metadata-directive")
+        .unwrap_or("COPY");
+    let replace = match directive {
+        d if d.eq_ignore_ascii_case("REPLACE") => true,
+        d if d.eq_ignore_ascii_case("COPY") => false,
+        _ => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Unknown metadata directive.",
+            ))
+        }
+    };
+    if src_bucket == bucket && src_key == key && !replace {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let source = open_source(req, None).await?;
+    let meta = if replace {
+        meta_from_headers(req.head)?
+    } else {
+        source.info.meta.clone()
+    };
+    let checksum = source.info.meta.as_ref().and_then(|m| m.checksum.clone());
+    let size = source.info.size;
+    let body = forward(source.body, checksum);
+    let owner = req.ctx.owner_of(&key);
+    let cond = write_cond(req.head);
+    let info = put_reply(
+        req.ctx
+            .mesh
+            .call(
+                owner,
+                OwnerOp::Put {
+                    bucket,
+                    key,
+                    meta,
+                    cond,
+                    body,
+                    size: Some(size),
+                },
+            )
+            .await?,
+    )?;
+    Ok(Response::xml(
+        200,
+        xml::copy_object_result(&quoted(&info.etag), &time::iso8601_ms(info.mtime_ms)),
+    ))
+}
+
+// ----- multipart ----------------------------------------------------------------------------
+
+async fn create_upload(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let meta = meta_from_headers(req.head)?;
+    let owner = req.ctx.owner_of(&key);
+    let id = match req
+        .ctx
+        .mesh
+        .call(
+            owner,
+            OwnerOp::CreateUpload {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                meta,
+            },
+        )
+        .await?
+    {
+        OwnerReply::UploadId(result) => result?,
+        _ => return Err(S3ErrorCode::InternalError.into()),
+    };
+    Ok(Response::xml(
+        200,
+        xml::initiate_multipart_upload(&bucket, &key, &format!("{id:016x}")),
+    ))
+}
+
+fn part_number(req: &Request<'_>) -> Result<u32, S3Error> {
+    req.route
+        .param("partNumber")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=crate::constants::PARTS_MAX).contains(n))
+        .ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+async fn upload_part(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let upload_id = upload_id(req)?;
+    let number = part_number(req)?;
+    let owner = req.ctx.owner_of(&key);
+    let reply = send_with_body(req, conn, owner, |body, size| OwnerOp::PutPart {
+        bucket,
+        key,
+        upload_id,
+        number,
+        body,
+        size,
+    })
+    .await?;
+    let info = put_reply(reply)?;
+    Ok(Response::new(200).header("ETag", quoted(&info.etag)))
+}
+
+async fn upload_part_copy(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let upload_id = upload_id(req)?;
+    let number = part_number(req)?;
+    let range = req
+        .head
+        .header("x-amz-copy-source-range")
+        .map(str::to_string);
+    let source = open_source(req, range.clone()).await?;
+    if range.is_some() && source.range.is_none() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last",
+        ));
+    }
+    let size = source.range.map_or(source.info.size, |(a, b)| b - a + 1);
+    let body = forward(source.body, None);
+    let owner = req.ctx.owner_of(&key);
+    let info = put_reply(
+        req.ctx
+            .mesh
+            .call(
+                owner,
+                OwnerOp::PutPart {
+                    bucket,
+                    key,
+                    upload_id,
+                    number,
+                    body,
+                    size: Some(size),
+                },
+            )
+            .await?,
+    )?;
+    Ok(Response::xml(
+        200,
+        xml::copy_part_result(&quoted(&info.etag), &time::iso8601_ms(info.mtime_ms)),
+    ))
+}
+
+async fn complete_upload(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let upload_id = upload_id(req)?;
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, XML_BODY_BYTES_MAX).await?;
+    let parts: Vec<(u32, String)> = xml::parse_complete_multipart(&body)?
+        .into_iter()
+        .map(|p| (p.part_number, p.etag))
+        .collect();
+    let owner = req.ctx.owner_of(&key);
+    let cond = write_cond(req.head);
+    let reply = req
+        .ctx
+        .mesh
+        .call(
+            owner,
+            OwnerOp::Complete {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                upload_id,
+                parts,
+                cond,
+            },
+        )
+        .await?;
+    let info = put_reply(reply)?;
+    let location = format!("/{bucket}/{key}");
+    Ok(Response::xml(
+        200,
+        xml::complete_multipart_upload(&location, &bucket, &key, &quoted(&info.etag)),
+    ))
+}
+
+async fn list_parts(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let upload_id = upload_id(req)?;
+    let owner = req.ctx.owner_of(&key);
+    let (_, mut parts) = match req
+        .ctx
+        .mesh
+        .call(
+            owner,
+            OwnerOp::ListParts {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                upload_id,
+            },
+        )
+        .await?
+    {
+        OwnerReply::Parts(result) => result?,
+        _ => return Err(S3ErrorCode::InternalError.into()),
+    };
+    let marker = req
+        .route
+        .param("part-number-marker")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    let max = req
+        .route
+        .param("max-parts")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    parts.retain(|p| p.number > marker);
+    let truncated = parts.len() > max;
+    parts.truncate(max);
+    let rows: Vec<(u32, String, String, u64)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.number,
+                time::iso8601_ms(p.mtime_ms),
+                p.etag.clone(),
+                p.size,
+            )
+        })
+        .collect();
+    let entries: Vec<xml::PartEntry> = rows
+        .iter()
+        .map(|(n, t, e, s)| xml::PartEntry {
+            part_number: *n,
+            last_modified: t,
+            etag: e,
+            size: *s,
+        })
+        .collect();
+    let owner = xml::Owner {
+        id: &req.auth.access_key,
+        display_name: &req.auth.access_key,
+    };
+    let id = format!("{upload_id:016x}");
+    Ok(Response::xml(
+        200,
+        xml::list_parts(&xml::ListParts {
+            bucket: &bucket,
+            key: &key,
+            upload_id: &id,
+            part_number_marker: marker,
+            next_part_number_marker: rows.last().map_or(0, |r| r.0),
+            max_parts: max as u32,
+            is_truncated: truncated,
+            parts: &entries,
+            initiator: owner,
+            owner,
+        }),
+    ))
+}
