@@ -16,5 +16,6 @@ pub mod index;
 pub mod journal;
 pub mod rangemap;
 pub mod reclaim;
+pub mod scrub;
 pub mod store;
 pub mod stripes;

@@ -110,6 +110,8 @@ pub struct Store {
     pub(super) codec: RefCell<Codec>,
     pub(super) placement_cursor: Cell<usize>,
     pub(super) next_upload_id: Cell<u64>,
+    /// A degraded read saw lost shards: the scrubber should run a pass soon.
+    pub(super) repair_wanted: Cell<bool>,
     pub stats: StoreStats,
 }
 
@@ -194,9 +196,11 @@ impl Store {
             codec: RefCell::new(Codec::new()),
             placement_cursor: Cell::new(core),
             next_upload_id: Cell::new(next_upload),
+            repair_wanted: Cell::new(false),
             stats: StoreStats::default(),
         });
         monoio::spawn(store.clone().commit_loop());
+        monoio::spawn(super::scrub::scrub_loop(store.clone()));
         Ok(store)
     }
 

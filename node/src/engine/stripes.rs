@@ -343,6 +343,7 @@ impl Store {
             self.stats
                 .degraded_reads
                 .set(self.stats.degraded_reads.get() + 1);
+            self.repair_wanted.set(true);
         }
         if let Err(e) = super::erasure::reconstruct(stripe.geometry, &mut shards) {
             self.stats

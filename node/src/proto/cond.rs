@@ -72,6 +72,36 @@ pub fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Erro
     Ok(Some((start, end)))
 }
 
+/// Parses `x-amz-copy-source-range` (UploadPartCopy) against a source of `size` bytes.
+///
+/// Stricter than [`parse_range`], because a copy that silently took another range than asked
+/// would store wrong data: only `bytes=first-last` with `first <= last` is accepted, anything
+/// else is `InvalidArgument` (400); a range reaching past the source is `InvalidRange` (416),
+/// never clamped.
+pub fn parse_copy_source_range(header: &str, size: u64) -> Result<(u64, u64), S3Error> {
+    let malformed = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where \
+             first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let spec = strip_bytes_unit(header.trim()).ok_or_else(malformed)?;
+    let (first, last) = spec.split_once('-').ok_or_else(malformed)?;
+    let first = parse_digits(first.trim()).ok_or_else(malformed)?;
+    let last = parse_digits(last.trim()).ok_or_else(malformed)?;
+    if first > last {
+        return Err(malformed());
+    }
+    if last >= size {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        ));
+    }
+    Ok((first, last))
+}
+
 /// `bytes=...` with the unit compared case-insensitively, as RFC 7233 says.
 fn strip_bytes_unit(header: &str) -> Option<&str> {
     let (unit, spec) = header.split_once('=')?;
@@ -175,8 +205,9 @@ pub fn evaluate_copy_source(
 /// there is none.
 /// - `If-Match` with no current object -> 404 `NoSuchKey` (S3 answers 404 here); with an ETag
 ///   that does not match -> 412. `If-Match: *` matches any existing object.
-/// - `If-None-Match: *` with a current object -> 412. S3 accepts only `*` here; any other
-///   value -> 501 `NotImplemented`.
+/// - `If-None-Match: *` with a current object -> 412. S3 accepts only `*` here (any other
+///   value is its 501); Tessera also takes an ETag list, as RGW does and RFC 7232 defines:
+///   412 when the current object's ETag is in it (weak comparison), else the write proceeds.
 pub fn evaluate_write(
     if_match: Option<&str>,
     if_none_match: Option<&str>,
@@ -191,13 +222,9 @@ pub fn evaluate_write(
         }
     }
     if let Some(if_none_match) = if_none_match {
-        if if_none_match.trim() != "*" {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "If-None-Match on a write only supports '*'.",
-            ));
-        }
-        if current_etag.is_some() {
+        let matched =
+            current_etag.is_some_and(|c| etag_list_matches(if_none_match, c, Comparison::Weak));
+        if matched {
             return Err(S3Error::new(S3ErrorCode::PreconditionFailed));
         }
     }
@@ -337,6 +364,39 @@ mod tests {
         ];
         for (header, size, want) in table {
             let got = parse_range(header, *size).map_err(|e| e.code);
+            assert_eq!(&got, want, "{header:?} size {size}");
+        }
+    }
+
+    #[test]
+    fn copy_source_range_table() {
+        use S3ErrorCode::{InvalidArgument as A, InvalidRange as R};
+        #[rustfmt::skip]
+        type Row<'a> = (&'a str, u64, Result<(u64, u64), S3ErrorCode>);
+        let table: &[Row] = &[
+            ("bytes=0-0", 10, Ok((0, 0))),
+            ("bytes=0-9", 10, Ok((0, 9))),
+            ("bytes=3-7", 10, Ok((3, 7))),
+            ("Bytes = 3 - 7", 10, Ok((3, 7))),
+            // Past the source: refused, not clamped.
+            ("bytes=0-10", 10, Err(R)),
+            ("bytes=0-21", 5, Err(R)),
+            ("bytes=10-12", 10, Err(R)),
+            ("bytes=0-0", 0, Err(R)),
+            // Not of the form bytes=first-last.
+            ("0-2", 10, Err(A)),
+            ("bytes=0", 10, Err(A)),
+            ("bytes=hello-world", 10, Err(A)),
+            ("bytes=0-bar", 10, Err(A)),
+            ("bytes=hello-", 10, Err(A)),
+            ("bytes=0-", 10, Err(A)),
+            ("bytes=-3", 10, Err(A)),
+            ("bytes=0-2,3-5", 10, Err(A)),
+            ("bytes=5-3", 10, Err(A)),
+            ("", 10, Err(A)),
+        ];
+        for (header, size, want) in table {
+            let got = parse_copy_source_range(header, *size).map_err(|e| e.code);
             assert_eq!(&got, want, "{header:?} size {size}");
         }
     }
@@ -492,7 +552,7 @@ mod tests {
 
     #[test]
     fn write_conditions_table() {
-        use S3ErrorCode::{NoSuchKey, NotImplemented, PreconditionFailed};
+        use S3ErrorCode::{NoSuchKey, PreconditionFailed};
         #[rustfmt::skip]
         let table: &[WriteRow<'_>] = &[
             (None, None, None, Ok(())),
@@ -500,7 +560,12 @@ mod tests {
             (None, Some("*"), None, Ok(())),
             (None, Some(" * "), None, Ok(())),
             (None, Some("*"), Some("abc"), Err(PreconditionFailed)),
-            (None, Some("\"abc\""), Some("abc"), Err(NotImplemented)),
+            (None, Some("\"abc\""), Some("abc"), Err(PreconditionFailed)),
+            (None, Some("abc"), Some("abc"), Err(PreconditionFailed)),
+            (None, Some("W/\"abc\""), Some("abc"), Err(PreconditionFailed)),
+            (None, Some("\"x\", \"abc\""), Some("abc"), Err(PreconditionFailed)),
+            (None, Some("\"abd\""), Some("abc"), Ok(())),
+            (None, Some("\"abc\""), None, Ok(())),
             (Some("\"abc\""), None, None, Err(NoSuchKey)),
             (Some("*"), None, None, Err(NoSuchKey)),
             (Some("\"abc\""), None, Some("abc"), Ok(())),
