@@ -1,0 +1,116 @@
+//! Alignment on a 4Kn device: an ext4 filesystem on a loop device with 4096-byte logical
+//! sectors (`losetup --sector-size 4096 --direct-io=on`), as an NVMe drive formatted 4Kn
+//! would be. O_DIRECT there refuses anything not aligned to 4096, so every engine I/O must
+//! be. Needs root (losetup, mkfs, mount); skipped with a printed reason otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use tessera::engine::erasure::Geometry;
+
+struct LoopMount {
+    device: String,
+    mount: PathBuf,
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn setup(dir: &Path) -> Result<LoopMount, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not root: losetup and mount need root".into());
+    }
+    let image = dir.join("disk.img");
+    let file = std::fs::File::create(&image).map_err(|e| e.to_string())?;
+    file.set_len(256 * 1024 * 1024).map_err(|e| e.to_string())?;
+    let device = run(Command::new("losetup")
+        .args([
+            "--sector-size",
+            "4096",
+            "--direct-io=on",
+            "--find",
+            "--show",
+        ])
+        .arg(&image))?;
+    let mount = dir.join("mnt");
+    std::fs::create_dir_all(&mount).map_err(|e| e.to_string())?;
+    let guard = LoopMount {
+        device: device.clone(),
+        mount: mount.clone(),
+    };
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096"])
+        .arg(&device))?;
+    run(Command::new("mount").arg(&device).arg(&mount))?;
+    Ok(guard)
+}
+
+#[test]
+fn engine_on_a_4kn_loop_device() {
+    let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let mounted = match setup(tmp.path()) {
+        Ok(m) => m,
+        Err(why) => {
+            println!("SKIPPED engine_on_a_4kn_loop_device: {why}");
+            return;
+        }
+    };
+    let sector = run(Command::new("blockdev").arg("--getss").arg(&mounted.device)).unwrap();
+    assert_eq!(sector, "4096", "loop device has 4096-byte logical sectors");
+    let root = mounted.mount.join("devs");
+    let devs = devices(&root, 3);
+    assert!(devs.iter().all(|d| d.up), "{devs:?}");
+    assert_eq!(
+        devs[0].dio_offset_align, 4096,
+        "statx reports the 4Kn DIO alignment"
+    );
+    let geometry = Geometry::for_devices(3);
+    let objects: Vec<(String, Vec<u8>)> = [1usize, 511, 4097, 100_000, 1_500_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (format!("k{i}"), data(i as u64, n)))
+        .collect();
+    let mut rt = runtime();
+    rt.block_on(async {
+        let store = open(geometry, &devs);
+        for (k, v) in &objects {
+            put(&store, k, v.clone()).await.unwrap();
+        }
+        for (k, v) in &objects {
+            assert_eq!(get(&store, k).await.unwrap().as_ref(), Some(v), "{k}");
+        }
+    });
+    drop(rt);
+    let (_, offset_align) = tessera::engine::device::dio_align(&devs[0].data_path(0)).unwrap();
+    assert_eq!(offset_align, 4096, "the data file is on the 4Kn device");
+    let mut rt = runtime();
+    rt.block_on(async {
+        let store = open(geometry, &devices_again(&root, 3));
+        for (k, v) in &objects {
+            assert_eq!(
+                get(&store, k).await.unwrap().as_ref(),
+                Some(v),
+                "{k} after reopen"
+            );
+        }
+    });
+}
