@@ -159,6 +159,8 @@ pub fn prepare_objects(
             "preparing objects failed:\n  {}",
             errors_text(&result)
         )))
+    } else if result.interrupted {
+        Err(Fatal("interrupted while preparing objects".to_string()))
     } else {
         Ok(())
     };
@@ -253,7 +255,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, Fatal> {
         phases.push(report::build_phase(PhaseInput {
             label,
             recorders: &result.recorders,
-            concurrency: config.concurrency,
+            concurrency: result.active,
             object_size: Some(config.object_size),
             weights: match &config.workload {
                 Workload::Mixed { weights } => Some(*weights),
@@ -404,6 +406,14 @@ fn run_multipart(
     };
     let mut uploaded = run_phase(runtime, workers, upload_workers, phase, monitor);
     workers = std::mem::take(&mut uploaded.workers);
+    if uploaded.interrupted {
+        let _ = runtime.block_on(workers[0].client.abort_multipart_upload(key, &upload_id));
+        return (
+            workers,
+            Vec::new(),
+            Some(Fatal("interrupted while uploading parts".to_string())),
+        );
+    }
     let mut etags: Vec<(u32, String)> = workers
         .iter_mut()
         .flat_map(|w| std::mem::take(&mut w.parts))

@@ -126,7 +126,7 @@ fn progress_line(
     if let Some(deadline) = phase.deadline {
         line.push_str(&format!(
             ", {}s left",
-            deadline.saturating_duration_since(now).as_secs()
+            deadline.saturating_duration_since(now).as_secs_f64().ceil()
         ));
     }
     line

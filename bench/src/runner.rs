@@ -41,6 +41,8 @@ pub struct Phase {
     pub task: Task,
     pub deadline: Option<Instant>,
     pub stop: AtomicBool,
+    /// Set when Ctrl-C stopped the phase (the stop flag is raised too).
+    pub interrupted: AtomicBool,
     pub warm: WarmGate,
     pub slots: Box<[ProgressSlot]>,
     pub epoch: Epoch,
@@ -57,6 +59,7 @@ impl Phase {
             task,
             deadline: None,
             stop: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             warm: WarmGate::new(workers),
             slots: (0..workers).map(|_| ProgressSlot::default()).collect(),
             epoch,
@@ -79,6 +82,9 @@ pub struct PhaseResult {
     pub cpu: CpuTime,
     pub wall: Duration,
     pub autoterm: Option<Stable>,
+    pub interrupted: bool,
+    /// Workers that took part.
+    pub active: usize,
 }
 
 impl PhaseResult {
@@ -135,6 +141,19 @@ pub fn run_phase(
             Arc::clone(&done),
             monitor,
         ));
+        // Ctrl-C stops the phase the way the deadline does, so a run still reports what it
+        // measured and cleans up; the watcher is dropped with the phase.
+        let interrupt_phase = Arc::clone(&phase);
+        let interrupt_task = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt_phase.interrupted.store(true, Ordering::Relaxed);
+                interrupt_phase.stop.store(true, Ordering::Relaxed);
+                eprintln!(
+                    "\ninterrupted: stopping {}",
+                    interrupt_phase.label.to_lowercase()
+                );
+            }
+        });
         let tasks: Vec<_> = workers
             .into_iter()
             .map(|worker| {
@@ -154,6 +173,7 @@ pub fn run_phase(
             recorders.push(recorder);
         }
         done.store(true, Ordering::Release);
+        interrupt_task.abort();
         let autoterm = monitor_task.await.unwrap_or(None);
         (workers, recorders, autoterm)
     });
@@ -166,5 +186,7 @@ pub fn run_phase(
         cpu,
         wall,
         autoterm,
+        interrupted: phase.interrupted.load(Ordering::Relaxed),
+        active,
     }
 }

@@ -162,6 +162,7 @@ pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
     let op = if config.put { OpKind::Put } else { OpKind::Get };
     let mut points = Vec::new();
     let mut failure = None;
+    let mut interrupted = false;
 
     'sizes: for &size in &config.sizes {
         let pool = if config.put {
@@ -208,6 +209,7 @@ pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
             };
             let mut result = run_phase(&runtime, workers, concurrency, phase, monitor);
             workers = std::mem::take(&mut result.workers);
+            interrupted |= result.interrupted;
             let phase_report = report::build_phase(PhaseInput {
                 label: &label,
                 recorders: &result.recorders,
@@ -245,9 +247,16 @@ pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
                 );
             }
             points.push(point);
+            if interrupted {
+                break;
+            }
         }
         if !config.noclear {
             workers = bench::cleanup(&runtime, workers, epoch, config.quiet).0;
+        }
+        if interrupted {
+            eprintln!("interrupted: writing the points measured so far");
+            break;
         }
     }
     if let Some(fatal) = failure {

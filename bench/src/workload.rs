@@ -368,7 +368,12 @@ async fn upload_part(
 async fn cleanup(ctx: &mut Ctx<'_>) {
     let mut keys = std::mem::take(&mut ctx.worker.keys);
     keys.append(&mut ctx.worker.undeleted);
-    for chunk in keys.chunks(DELETE_BATCH_MAX) {
+    let mut chunks = keys.chunks(DELETE_BATCH_MAX);
+    for chunk in chunks.by_ref() {
+        if ctx.phase.should_stop() {
+            ctx.worker.undeleted.extend(chunk.iter().cloned());
+            break;
+        }
         let call = ctx.worker.client.delete_objects(chunk).await;
         let error = call.error.clone();
         if error.is_some() {
@@ -376,5 +381,9 @@ async fn cleanup(ctx: &mut Ctx<'_>) {
         }
         let file = chunk.first().map_or("", String::as_str);
         ctx.record(OpKind::Delete, &call, chunk.len() as u32, 0, file, error);
+    }
+    // Whatever an interrupted cleanup did not reach stays listed, so the warning counts it.
+    for chunk in chunks {
+        ctx.worker.undeleted.extend(chunk.iter().cloned());
     }
 }
