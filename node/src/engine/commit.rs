@@ -31,6 +31,11 @@ pub enum Check {
         cond: WriteCond,
     },
     UploadExists(u64),
+    /// Compaction's relocation: the object must still be where it was read from.
+    Unchanged {
+        key: Vec<u8>,
+        loc: Location,
+    },
     Complete {
         id: u64,
         parts: Vec<(u32, [u8; 16])>,
@@ -310,6 +315,18 @@ impl Store {
             let verdict = match &pending.check {
                 Check::None => Ok(()),
                 Check::Write { key, cond } => check_cond(cond, current(&overlay, key).as_deref()),
+                Check::Unchanged { key, loc } => {
+                    let same = !overlay.contains_key(key)
+                        && index
+                            .objects
+                            .get(key.as_slice())
+                            .is_some_and(|e| e.loc == *loc);
+                    if same {
+                        Ok(())
+                    } else {
+                        Err(StorageError::PreconditionFailed)
+                    }
+                }
                 Check::UploadExists(id) => {
                     if index.uploads.contains_key(id) && !uploads_done.contains(id) {
                         Ok(())

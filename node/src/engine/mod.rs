@@ -8,6 +8,7 @@ pub mod aligned;
 pub mod alloc;
 pub mod codec;
 pub mod commit;
+pub mod compact;
 pub mod device;
 pub mod erasure;
 pub mod error;

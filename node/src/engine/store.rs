@@ -201,6 +201,7 @@ impl Store {
         });
         monoio::spawn(store.clone().commit_loop());
         monoio::spawn(super::scrub::scrub_loop(store.clone()));
+        monoio::spawn(super::compact::compact_loop(store.clone()));
         Ok(store)
     }
 
@@ -825,6 +826,20 @@ impl Store {
     pub fn index_counts(&self) -> (usize, u64, usize) {
         let index = self.index.borrow();
         (index.objects.len(), index.key_bytes, index.uploads.len())
+    }
+
+    /// Blocks allocated on all devices (space accounting, for tests and metrics).
+    pub fn allocated_blocks(&self) -> u64 {
+        self.allocs
+            .borrow()
+            .iter()
+            .map(Allocator::used_blocks)
+            .sum()
+    }
+
+    /// Packed stripes currently alive.
+    pub fn packed_stripes(&self) -> usize {
+        self.index.borrow().packed.len()
     }
 
     /// Every stripe the index references (for the scrubber), as a snapshot.
