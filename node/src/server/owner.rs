@@ -60,6 +60,9 @@ pub struct GetReply {
     /// Inclusive byte range served, when the request asked for part of the object.
     pub range: Option<(u64, u64)>,
     pub body: Option<async_channel::Receiver<Result<Bytes, S3Error>>>,
+    /// A conditional GET/HEAD found the object unchanged: answer 304 with `info`'s ETag and
+    /// Last-Modified (RFC 7232 §4.1: a 304 carries the validators a 200 would have).
+    pub not_modified: bool,
 }
 
 pub struct PartInfo {
@@ -359,7 +362,14 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
         };
         match cond::evaluate_read(&conditions, &info.etag, mtime_secs) {
             CondOutcome::Proceed => {}
-            CondOutcome::NotModified => return Err(S3ErrorCode::NotModified.into()),
+            CondOutcome::NotModified => {
+                return Ok(GetReply {
+                    info,
+                    range: None,
+                    body: None,
+                    not_modified: true,
+                })
+            }
             CondOutcome::PreconditionFailed => return Err(S3ErrorCode::PreconditionFailed.into()),
         }
     }
@@ -373,6 +383,7 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
             info,
             range,
             body: None,
+            not_modified: false,
         });
     }
     let (first, mut pos) = ctx.store.read_chunk(&entry, start, end).await.map_err(s3)?;
@@ -407,6 +418,7 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
         info,
         range,
         body: Some(rx),
+        not_modified: false,
     })
 }
 

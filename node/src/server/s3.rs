@@ -696,11 +696,13 @@ async fn get_object(req: &Request<'_>) -> Result<Response, S3Error> {
         OwnerReply::Get(result) => result,
         _ => return Err(S3ErrorCode::InternalError.into()),
     };
-    let reply = match reply {
-        Ok(reply) => reply,
-        Err(e) if e.code == S3ErrorCode::NotModified => return Err(e),
-        Err(e) => return Err(e),
-    };
+    let reply = reply?;
+    if reply.not_modified {
+        // A 304 carries the validators (S3 sends ETag and Last-Modified), never a body.
+        return Ok(Response::new(304)
+            .header("ETag", quoted(&reply.info.etag))
+            .header("Last-Modified", time::http_date(reply.info.mtime_ms / 1000)));
+    }
     let info = &reply.info;
     let (status, len) = match reply.range {
         Some((a, b)) => (206, b - a + 1),
