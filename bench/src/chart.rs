@@ -116,12 +116,8 @@ pub fn draw_png(path: &Path, data: &ChartData, with_text: bool) -> Result<(), St
         .map_err(|err| format!("{}: {err}", path.display()))
 }
 
-fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    series: &[Series],
-    with_text: bool,
-) -> Result<(), String> {
+/// The axis ranges: log2 of the object size (with a margin) and 0 to 110% of the largest value.
+fn ranges(series: &[Series]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     let sizes = series
         .iter()
         .flat_map(|s| s.points.iter().map(|(size, _)| *size))
@@ -133,8 +129,16 @@ fn draw_panel<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.points.iter().map(|(_, v)| *v))
         .fold(0.0f64, f64::max);
-    let y_range = 0.0..if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
+    (x_range, 0.0..if y_max > 0.0 { y_max * 1.1 } else { 1.0 })
+}
 
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series],
+    with_text: bool,
+) -> Result<(), String> {
+    let (x_range, y_range) = ranges(series);
     let mut builder = ChartBuilder::on(area);
     builder.margin(20);
     if with_text {
@@ -146,23 +150,16 @@ fn draw_panel<DB: DrawingBackend>(
     let mut chart = builder
         .build_cartesian_2d(x_range, y_range)
         .map_err(|err| err.to_string())?;
+    let mut mesh = chart.configure_mesh();
     if with_text {
-        chart
-            .configure_mesh()
-            .x_desc("object size")
+        mesh.x_desc("object size")
             .y_desc(title)
             .x_label_formatter(&|x| size_label(2f64.powf(*x).round() as u64))
-            .label_style((FONT_FAMILY, 14))
-            .draw()
-            .map_err(|err| err.to_string())?;
+            .label_style((FONT_FAMILY, 14));
     } else {
-        chart
-            .configure_mesh()
-            .x_labels(0)
-            .y_labels(0)
-            .draw()
-            .map_err(|err| err.to_string())?;
+        mesh.x_labels(0).y_labels(0);
     }
+    mesh.draw().map_err(|err| err.to_string())?;
     for (index, line) in series.iter().enumerate() {
         let color = Palette99::pick(index).to_rgba();
         let points: Vec<(f64, f64)> = line

@@ -291,34 +291,32 @@ async fn write_repeated(
     Ok(())
 }
 
-/// Reads one response. The buffer is empty at the start: requests are never pipelined, and
-/// bytes past the end of a response make the caller drop the connection.
-async fn read_response(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    is_head: bool,
-    mode: BodyMode,
-) -> Result<Response, Failure> {
-    let fail_quiet = |error| Failure {
+/// The parsed head of a response, where it ends in the buffer, how much of the buffer is
+/// filled, and when its first byte arrived.
+struct Head {
+    head: ResponseHead,
+    head_len: usize,
+    filled: usize,
+    first_byte: Instant,
+}
+
+/// Reads until a final (non-1xx) response head is complete. The buffer is empty at the
+/// start: requests are never pipelined.
+async fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> Result<Head, Failure> {
+    let fail = |error, got_response_bytes| Failure {
         error,
-        got_response_bytes: false,
-    };
-    let fail = |error| Failure {
-        error,
-        got_response_bytes: true,
+        got_response_bytes,
     };
     let mut filled = 0;
     let mut first_byte = None;
-    let (head, head_len) = loop {
-        let read = stream.read(&mut buf[filled..RESPONSE_HEAD_BYTES_MAX]).await;
-        let read = match read {
-            Ok(0) if first_byte.is_none() => return Err(fail_quiet(HttpError::Closed)),
-            Ok(0) => return Err(fail(HttpError::Closed)),
+    loop {
+        let got_bytes = first_byte.is_some();
+        let read = match stream.read(&mut buf[filled..RESPONSE_HEAD_BYTES_MAX]).await {
+            Ok(0) => return Err(fail(HttpError::Closed, got_bytes)),
             Ok(n) => n,
-            Err(err) if first_byte.is_none() => return Err(fail_quiet(HttpError::Io(err))),
-            Err(err) => return Err(fail(HttpError::Io(err))),
+            Err(err) => return Err(fail(HttpError::Io(err), got_bytes)),
         };
-        first_byte.get_or_insert_with(Instant::now);
+        let first_byte = *first_byte.get_or_insert_with(Instant::now);
         filled += read;
         match parse_response_head(&buf[..filled]) {
             // Interim 1xx answers are skipped: the final response follows on the stream.
@@ -326,15 +324,40 @@ async fn read_response(
                 buf.copy_within(len..filled, 0);
                 filled -= len;
             }
-            Ok(Some(parsed)) => break parsed,
+            Ok(Some((head, head_len))) => {
+                return Ok(Head {
+                    head,
+                    head_len,
+                    filled,
+                    first_byte,
+                })
+            }
             Ok(None) if filled == RESPONSE_HEAD_BYTES_MAX => {
-                return Err(fail(HttpError::Frame(FrameError::HeadTooLarge)))
+                return Err(fail(HttpError::Frame(FrameError::HeadTooLarge), true))
             }
             Ok(None) => {}
-            Err(err) => return Err(fail(HttpError::Frame(err))),
+            Err(err) => return Err(fail(HttpError::Frame(err), true)),
         }
+    }
+}
+
+/// Reads one response; bytes past its end make the caller drop the connection.
+async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    is_head: bool,
+    mode: BodyMode,
+) -> Result<Response, Failure> {
+    let Head {
+        mut head,
+        head_len,
+        filled,
+        first_byte,
+    } = read_head(stream, buf).await?;
+    let fail = |error| Failure {
+        error,
+        got_response_bytes: true,
     };
-    let first_byte = first_byte.unwrap_or_else(Instant::now);
     let keep = mode == BodyMode::Keep || head.status >= 300;
     let mut body = Body {
         keep,
@@ -342,8 +365,7 @@ async fn read_response(
         kept: Vec::new(),
     };
     let leftover = head_len..filled;
-    let framing = head.framing(is_head);
-    let complete = match framing {
+    let complete = match head.framing(is_head) {
         BodyFraming::None => leftover.is_empty(),
         BodyFraming::Length(length) => read_length(stream, buf, leftover, length, &mut body)
             .await
@@ -358,7 +380,6 @@ async fn read_response(
             false
         }
     };
-    let mut head = head;
     // Anything left over, or a body delimited by close, leaves the stream unusable.
     head.close |= !complete;
     Ok(Response {

@@ -24,6 +24,7 @@ mod report;
 mod rng;
 mod runner;
 mod s3;
+mod session;
 mod sigv4;
 mod sweep;
 mod timefmt;
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(bench::Fatal(message)) => {
+        Err(session::Fatal(message)) => {
             eprintln!("tessera-bench: error: {message}");
             ExitCode::from(1)
         }
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
 }
 
 /// Prints the report and writes benchdata; returns whether the run had no errors.
-fn finish_run(config: &RunConfig, mut report: RunReport) -> Result<bool, bench::Fatal> {
+fn finish_run(config: &RunConfig, mut report: RunReport) -> Result<bool, session::Fatal> {
     if config.json {
         let phases: Vec<_> = report.phases.iter().map(report::phase_json).collect();
         let value = serde_json::json!({
@@ -90,7 +91,7 @@ fn finish_run(config: &RunConfig, mut report: RunReport) -> Result<bool, bench::
     if let Some(path) = &config.benchdata {
         let client_id = rng::Rng::from_entropy(0).alphanumeric(6);
         let file = std::fs::File::create(path).map_err(|err| {
-            bench::Fatal(format!(
+            session::Fatal(format!(
                 "cannot create --benchdata {}: {err}",
                 path.display()
             ))
@@ -105,7 +106,7 @@ fn finish_run(config: &RunConfig, mut report: RunReport) -> Result<bool, bench::
             &config.command_line,
         )
         .map_err(|err| {
-            bench::Fatal(format!(
+            session::Fatal(format!(
                 "cannot write --benchdata {}: {err}",
                 path.display()
             ))

@@ -290,6 +290,10 @@ fn render_op_text(phase: &PhaseReport, op: &OpReport, out: &mut String) {
         op.objects,
         format_bytes(op.bytes as f64)
     ));
+    render_segments(phase, op, out);
+}
+
+fn render_segments(phase: &PhaseReport, op: &OpReport, out: &mut String) {
     match &op.ranked {
         Some(ranked) => {
             out.push_str(&format!(

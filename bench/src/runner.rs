@@ -122,7 +122,7 @@ pub fn run_phase(
     monitor: MonitorOptions,
 ) -> PhaseResult {
     assert!(
-        active >= 1 && active <= workers.len(),
+        (1..=workers.len()).contains(&active),
         "active workers out of range"
     );
     assert_eq!(
@@ -141,19 +141,7 @@ pub fn run_phase(
             Arc::clone(&done),
             monitor,
         ));
-        // Ctrl-C stops the phase the way the deadline does, so a run still reports what it
-        // measured and cleans up; the watcher is dropped with the phase.
-        let interrupt_phase = Arc::clone(&phase);
-        let interrupt_task = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt_phase.interrupted.store(true, Ordering::Relaxed);
-                interrupt_phase.stop.store(true, Ordering::Relaxed);
-                eprintln!(
-                    "\ninterrupted: stopping {}",
-                    interrupt_phase.label.to_lowercase()
-                );
-            }
-        });
+        let interrupt_task = tokio::spawn(stop_on_ctrl_c(Arc::clone(&phase)));
         let tasks: Vec<_> = workers
             .into_iter()
             .map(|worker| {
@@ -188,5 +176,15 @@ pub fn run_phase(
         autoterm,
         interrupted: phase.interrupted.load(Ordering::Relaxed),
         active,
+    }
+}
+
+/// Ctrl-C stops the phase the way the deadline does, so a run still reports what it
+/// measured and cleans up. The task is aborted when the phase ends.
+async fn stop_on_ctrl_c(phase: Arc<Phase>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        phase.interrupted.store(true, Ordering::Relaxed);
+        phase.stop.store(true, Ordering::Relaxed);
+        eprintln!("\ninterrupted: stopping {}", phase.label.to_lowercase());
     }
 }

@@ -18,15 +18,13 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::analysis::LatencyStats;
-use crate::bench::{self, Fatal};
 use crate::chart::{self, ChartData, Series};
 use crate::cli::SweepConfig;
-use crate::payload::Payload;
 use crate::progress::MonitorOptions;
-use crate::record::{Epoch, OpKind};
-use crate::report::{self, PhaseInput};
-use crate::rng::Rng;
-use crate::runner::{run_phase, Phase};
+use crate::record::OpKind;
+use crate::report::{self, PhaseInput, PhaseReport};
+use crate::runner::Phase;
+use crate::session::{Fatal, Session};
 use crate::workload::Task;
 
 /// The measured numbers of one sweep point.
@@ -150,93 +148,74 @@ fn write_csv(path: &Path, points: &[Point]) -> Result<(), Fatal> {
 }
 
 pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
-    let endpoints = bench::preflight(&config.target)?;
     let max_concurrency = config.concurrencies.iter().copied().max().unwrap_or(1);
-    let runtime = bench::runtime(max_concurrency)?;
-    let epoch = Epoch::now();
-    let mut seed = Rng::from_entropy(std::process::id().into());
-    let mut workers = bench::make_workers(max_concurrency, &endpoints, &config.target, &mut seed);
-    bench::ensure_bucket(&runtime, &mut workers[0], &config.target.bucket)?;
     let largest = config.sizes.iter().copied().max().unwrap_or(0);
-    let payload = Payload::new(largest, &mut seed);
+    let mut session = Session::start(&config.target, max_concurrency, largest, config.quiet)?;
     let op = if config.put { OpKind::Put } else { OpKind::Get };
     let mut points = Vec::new();
-    let mut failure = None;
-    let mut interrupted = false;
+    for &size in &config.sizes {
+        let measured = measure_size(&mut session, config, op, size, &mut points);
+        if !config.noclear {
+            session.cleanup();
+        }
+        if !measured? {
+            eprintln!("interrupted: writing the points measured so far");
+            break;
+        }
+    }
+    write_outputs(config, op, &points)?;
+    let errors: u64 = points.iter().map(|p| p.errors).sum();
+    if errors > 0 {
+        eprintln!("Errors: {errors} operations failed during the sweep.");
+    }
+    Ok(errors == 0)
+}
 
-    'sizes: for &size in &config.sizes {
-        let pool = if config.put {
-            None
-        } else {
-            let (back, prepared) = bench::prepare_objects(
-                &runtime,
-                workers,
-                config.objects,
+/// Runs every concurrency level at one object size; false when interrupted.
+fn measure_size(
+    session: &mut Session,
+    config: &SweepConfig,
+    op: OpKind,
+    size: u64,
+    points: &mut Vec<Point>,
+) -> Result<bool, Fatal> {
+    let pool = if config.put {
+        None
+    } else {
+        session.prepare(config.objects, size)?;
+        Some(session.pool())
+    };
+    for &concurrency in &config.concurrencies {
+        let task = match &pool {
+            Some(pool) => Task::Get {
+                pool: Arc::clone(pool),
                 size,
-                &payload,
-                epoch,
-                config.quiet,
-            );
-            workers = back;
-            if let Err(fatal) = prepared {
-                failure = Some(fatal);
-                break 'sizes;
-            }
-            Some(Arc::new(
-                workers
-                    .iter()
-                    .flat_map(|w| w.keys.iter().cloned())
-                    .collect::<Vec<_>>(),
-            ))
+            },
+            None => Task::Put {
+                size,
+                payload: session.payload.clone(),
+            },
         };
-        for &concurrency in &config.concurrencies {
-            let task = match &pool {
-                Some(pool) => Task::Get {
-                    pool: Arc::clone(pool),
-                    size,
-                },
-                None => Task::Put {
-                    size,
-                    payload: payload.clone(),
-                },
-            };
-            let label = format!("{} {} × {concurrency}", op.name(), chart::size_label(size));
-            let mut phase = Phase::new(&label, task, concurrency, epoch);
-            phase.deadline = Some(Instant::now() + config.duration);
-            let monitor = MonitorOptions {
-                quiet: config.quiet,
-                ..MonitorOptions::default()
-            };
-            let mut result = run_phase(&runtime, workers, concurrency, phase, monitor);
-            workers = std::mem::take(&mut result.workers);
-            interrupted |= result.interrupted;
-            let phase_report = report::build_phase(PhaseInput {
-                label: &label,
-                recorders: &result.recorders,
-                concurrency,
-                object_size: Some(size),
-                weights: None,
-                cpu: result.cpu,
-                wall: result.wall,
-                autoterm: None,
-                epoch,
-            });
-            let Some(op_report) = phase_report.ops.iter().find(|o| o.kind == op) else {
-                continue;
-            };
-            let point = Point {
-                op,
-                size,
-                concurrency,
-                duration_s: op_report.average.duration_s,
-                requests: op_report.requests,
-                errors: op_report.errors,
-                mib_per_s: op_report.average.bytes_per_s / (1024.0 * 1024.0),
-                obj_per_s: op_report.average.objects_per_s,
-                latency: op_report.latency,
-                ttfb: op_report.ttfb,
-                cpu_per_request_us: phase_report.cpu_per_request_us().map(|(total, _, _)| total),
-            };
+        let label = format!("{} {} × {concurrency}", op.name(), chart::size_label(size));
+        let mut phase = Phase::new(&label, task, concurrency, session.epoch);
+        phase.deadline = Some(Instant::now() + config.duration);
+        let monitor = MonitorOptions {
+            quiet: config.quiet,
+            ..MonitorOptions::default()
+        };
+        let result = session.run(concurrency, phase, monitor);
+        let phase_report = report::build_phase(PhaseInput {
+            label: &label,
+            recorders: &result.recorders,
+            concurrency,
+            object_size: Some(size),
+            weights: None,
+            cpu: result.cpu,
+            wall: result.wall,
+            autoterm: None,
+            epoch: session.epoch,
+        });
+        if let Some(point) = point_of(&phase_report, op, size, concurrency) {
             if !config.quiet {
                 eprintln!(
                     "{}",
@@ -247,59 +226,54 @@ pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
                 );
             }
             points.push(point);
-            if interrupted {
-                break;
-            }
         }
-        if !config.noclear {
-            workers = bench::cleanup(&runtime, workers, epoch, config.quiet).0;
-        }
-        if interrupted {
-            eprintln!("interrupted: writing the points measured so far");
-            break;
+        if result.interrupted {
+            return Ok(false);
         }
     }
-    if let Some(fatal) = failure {
-        if !config.noclear {
-            bench::cleanup(&runtime, workers, epoch, config.quiet);
-        }
-        return Err(fatal);
-    }
-    write_csv(&config.csv, &points)?;
+    Ok(true)
+}
+
+fn point_of(phase: &PhaseReport, op: OpKind, size: u64, concurrency: usize) -> Option<Point> {
+    let report = phase.ops.iter().find(|o| o.kind == op)?;
+    Some(Point {
+        op,
+        size,
+        concurrency,
+        duration_s: report.average.duration_s,
+        requests: report.requests,
+        errors: report.errors,
+        mib_per_s: report.average.bytes_per_s / (1024.0 * 1024.0),
+        obj_per_s: report.average.objects_per_s,
+        latency: report.latency,
+        ttfb: report.ttfb,
+        cpu_per_request_us: phase.cpu_per_request_us().map(|(total, _, _)| total),
+    })
+}
+
+/// The CSV, the PNG, and the table or JSON on stdout.
+fn write_outputs(config: &SweepConfig, op: OpKind, points: &[Point]) -> Result<(), Fatal> {
+    write_csv(&config.csv, points)?;
     let title = format!(
         "tessera-bench sweep: {} against {}",
         op.name(),
         config.target.hosts.join(",")
     );
     let with_text = chart::fonts_available();
-    chart::draw_png(&config.png, &chart_data(&points, &title), with_text).map_err(|err| {
+    chart::draw_png(&config.png, &chart_data(points, &title), with_text).map_err(|err| {
         Fatal(format!(
             "cannot write --png {}: {err}",
             config.png.display()
         ))
     })?;
     if config.json {
-        let rows: Vec<_> = points
-            .iter()
-            .map(|p| {
-                json!({
-                    "op": p.op.name(), "object_size": p.size, "concurrency": p.concurrency,
-                    "duration_s": p.duration_s, "requests": p.requests, "errors": p.errors,
-                    "mib_per_s": p.mib_per_s, "obj_per_s": p.obj_per_s,
-                    "latency_p50_ms": p.latency.map(|s| s.p50_us / 1000.0),
-                    "latency_p99_ms": p.latency.map(|s| s.p99_us / 1000.0),
-                    "ttfb_p50_ms": p.ttfb.map(|s| s.p50_us / 1000.0),
-                    "ttfb_p99_ms": p.ttfb.map(|s| s.p99_us / 1000.0),
-                    "client_cpu_us_per_request": p.cpu_per_request_us,
-                })
-            })
-            .collect();
+        let rows: Vec<_> = points.iter().map(point_json).collect();
         println!(
             "{:#}",
             json!({ "sweep": rows, "csv": config.csv, "png": config.png })
         );
     } else {
-        print!("{}", table(&points));
+        print!("{}", table(points));
         println!("CSV: {}", config.csv.display());
         let note = if with_text {
             ""
@@ -308,11 +282,20 @@ pub fn run(config: &SweepConfig) -> Result<bool, Fatal> {
         };
         println!("PNG: {}{note}", config.png.display());
     }
-    let errors: u64 = points.iter().map(|p| p.errors).sum();
-    if errors > 0 {
-        eprintln!("Errors: {errors} operations failed during the sweep.");
-    }
-    Ok(errors == 0)
+    Ok(())
+}
+
+fn point_json(p: &Point) -> serde_json::Value {
+    json!({
+        "op": p.op.name(), "object_size": p.size, "concurrency": p.concurrency,
+        "duration_s": p.duration_s, "requests": p.requests, "errors": p.errors,
+        "mib_per_s": p.mib_per_s, "obj_per_s": p.obj_per_s,
+        "latency_p50_ms": p.latency.map(|s| s.p50_us / 1000.0),
+        "latency_p99_ms": p.latency.map(|s| s.p99_us / 1000.0),
+        "ttfb_p50_ms": p.ttfb.map(|s| s.p50_us / 1000.0),
+        "ttfb_p99_ms": p.ttfb.map(|s| s.p99_us / 1000.0),
+        "client_cpu_us_per_request": p.cpu_per_request_us,
+    })
 }
 
 #[cfg(test)]
