@@ -574,9 +574,9 @@ fn parse_presigned<'p>(params: &'p [QueryParam], region: &str) -> Result<Claim<'
         .parse::<i64>()
         .ok()
         .filter(|_| expires.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|e| (1..=PRESIGN_EXPIRES_MAX_SECS).contains(e))
+        .filter(|e| (0..=PRESIGN_EXPIRES_MAX_SECS).contains(e))
         .ok_or_else(|| {
-            query_error("X-Amz-Expires must be a number of seconds from 1 to 604800 (seven days).")
+            query_error("X-Amz-Expires must be a number of seconds from 0 to 604800 (seven days).")
         })?;
     Ok(Claim {
         form,
@@ -630,9 +630,14 @@ fn check_time(claim: &Claim, now_unix: i64) -> Result<(), S3Error> {
         Some(_) if claim.request_time - now_unix > CLOCK_SKEW_MAX_SECS => Err(
             S3Error::with_message(S3ErrorCode::AccessDenied, "Request is not valid yet"),
         ),
-        Some(expires) if now_unix > claim.request_time.saturating_add(expires) => Err(
-            S3Error::with_message(S3ErrorCode::AccessDenied, "Request has expired"),
-        ),
+        // Valid through the second X-Amz-Date + X-Amz-Expires. `X-Amz-Expires=0` is a
+        // well-formed URL that has already expired: 403, as S3 answers, not a malformed 400.
+        Some(expires) if expires == 0 || now_unix > claim.request_time.saturating_add(expires) => {
+            Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Request has expired",
+            ))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -1374,6 +1379,14 @@ mod tests {
             (
                 "expires zero",
                 q.replace("Expires=86400", "Expires=0"),
+                host,
+                NOW,
+                AccessDenied,
+                "Request has expired",
+            ),
+            (
+                "expires negative",
+                q.replace("Expires=86400", "Expires=-7"),
                 host,
                 NOW,
                 AuthorizationQueryParametersError,

@@ -167,8 +167,17 @@ pub fn http_date(unix_secs: i64) -> String {
 
 /// Parses any of the three HTTP date formats of RFC 7231 §7.1.1.1 (IMF-fixdate, RFC 850,
 /// asctime) into Unix seconds. `None` if malformed or before 1970.
+///
+/// The RFC 5322 spellings of UTC as a numeric zone (`+0000`, `-0000`) are read as `GMT`:
+/// botocore signs with a `Date` header written by Python's `formatdate()`, which ends in
+/// `-0000`. Any other offset is refused rather than guessed.
 pub fn http_date_parse(s: &str) -> Option<i64> {
-    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    let s = s.trim();
+    let utc = s
+        .strip_suffix(" -0000")
+        .or_else(|| s.strip_suffix(" +0000"))
+        .map(|stem| format!("{stem} GMT"));
+    let t = httpdate::parse_http_date(utc.as_deref().unwrap_or(s)).ok()?;
     let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
 }
@@ -271,6 +280,10 @@ mod tests {
             ("Sunday, 06-Nov-94 08:49:37 GMT", Some(784_111_777)),
             ("Sun Nov  6 08:49:37 1994", Some(784_111_777)),
             (" Fri, 24 May 2013 00:00:00 GMT ", Some(1_369_353_600)),
+            ("Fri, 24 May 2013 00:00:00 -0000", Some(1_369_353_600)),
+            ("Fri, 24 May 2013 00:00:00 +0000", Some(1_369_353_600)),
+            ("Fri, 24 May 2013 00:00:00 +0200", None),
+            ("Fri, 24 May 2013 00:00:00 -0000 GMT", None),
             ("Fri, 24 May 2013 00:00:00", None),
             ("2013-05-24T00:00:00Z", None),
             ("Fri, 32 May 2013 00:00:00 GMT", None),
