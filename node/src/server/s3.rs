@@ -577,13 +577,24 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
     all.sort_by(|a, b| (&a.key, a.initiated_ms, a.id).cmp(&(&b.key, b.initiated_ms, b.id)));
     let key_marker = req.route.param("key-marker").unwrap_or("");
     let id_marker = req.route.param("upload-id-marker").unwrap_or("");
-    all.retain(|u| {
-        let key = lossy(&u.key);
-        key.as_str() > key_marker
-            || (key == key_marker
-                && !id_marker.is_empty()
-                && format!("{:016x}", u.id).as_str() > id_marker)
+    // Uploads of one key are listed in initiation order and upload ids are random, so a
+    // marker naming a listed upload is a position in that order: resume right after it.
+    // Comparing ids would skip or repeat uploads of the marker's key across pages.
+    let marker_at = all.iter().position(|u| {
+        !id_marker.is_empty()
+            && lossy(&u.key) == key_marker
+            && format!("{:016x}", u.id) == id_marker
     });
+    match marker_at {
+        Some(at) => drop(all.drain(..=at)),
+        None => all.retain(|u| {
+            let key = lossy(&u.key);
+            key.as_str() > key_marker
+                || (key == key_marker
+                    && !id_marker.is_empty()
+                    && format!("{:016x}", u.id).as_str() > id_marker)
+        }),
+    }
     let truncated = all.len() > max;
     all.truncate(max);
     let rows: Vec<(String, String, String)> = all
