@@ -50,13 +50,20 @@ mod tests {
 
     #[test]
     fn busy_work_shows_up_as_user_time() {
+        // Spin until the process has used 20 ms of user time; on a loaded machine that may
+        // take longer than 20 ms of wall time, so the bound is generous. If the readings
+        // did not move, the loop would run into the bound and the test would fail.
         let before = CpuTime::now();
-        let mut x = 0u64;
         let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        let mut x = 0u64;
+        let mut spent = CpuTime::default();
+        while spent.user < Duration::from_millis(20) && started.elapsed() < Duration::from_secs(10)
+        {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            spent = CpuTime::now().since(&before);
         }
-        let spent = CpuTime::now().since(&before);
         assert!(spent.user >= Duration::from_millis(20), "{spent:?}");
         assert!(spent.total() >= spent.user);
     }
