@@ -2,10 +2,18 @@
 //!
 //! The pointer of an `AlignedBuf` is aligned to `BLOCK_BYTES` and its capacity is a multiple
 //! of it, so any whole-buffer read or write satisfies the DIOALIGN the devices reported at
-//! start (checked there to divide `BLOCK_BYTES`). The buffer is zero-initialised: padding in
-//! shards is zeros, and CRCs cover it.
+//! start (checked there to divide `BLOCK_BYTES`).
+//!
+//! Buffers come from a bounded per-thread pool (`POOL_BYTES_MAX` per thread, at most
+//! `POOL_BUFFERS_PER_SIZE` of one size): a freed buffer goes back to the pool of the thread
+//! that drops it, so the steady state allocates nothing and touches no fresh pages.
+//! `zeroed` hands out zeros (padding in shards is zeros, and CRCs cover it); `dirty` hands
+//! out initialised memory with unspecified contents, for buffers that will be overwritten
+//! whole (reads, full stripes).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ptr::NonNull;
 
 use crate::constants::BLOCK_BYTES;
@@ -22,16 +30,69 @@ unsafe impl Send for AlignedBuf {}
 // SAFETY: `&AlignedBuf` only gives read access to initialised bytes.
 unsafe impl Sync for AlignedBuf {}
 
+/// Bytes of free buffers a thread keeps for reuse.
+pub const POOL_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Free buffers of one capacity a thread keeps.
+pub const POOL_BUFFERS_PER_SIZE: usize = 64;
+
+struct Pool {
+    free: HashMap<usize, Vec<NonNull<u8>>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool { free: HashMap::new(), bytes: 0 });
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for (capacity, list) in self.free.drain() {
+            let layout =
+                Layout::from_size_align(capacity, BLOCK_BYTES as usize).expect("valid layout");
+            for ptr in list {
+                // SAFETY: every pooled pointer was allocated with exactly this layout.
+                unsafe { dealloc(ptr.as_ptr(), layout) }
+            }
+        }
+    }
+}
+
 impl AlignedBuf {
     /// A zeroed buffer of `len` bytes, capacity rounded up to the block.
     pub fn zeroed(len: usize) -> AlignedBuf {
+        let (buf, recycled) = AlignedBuf::take(len);
+        if recycled {
+            // SAFETY: the pointer is valid for `capacity` bytes.
+            unsafe { std::ptr::write_bytes(buf.ptr.as_ptr(), 0, buf.capacity) };
+        }
+        buf
+    }
+
+    /// A buffer of `len` bytes whose contents are initialised but unspecified.
+    pub fn dirty(len: usize) -> AlignedBuf {
+        AlignedBuf::take(len).0
+    }
+
+    /// A buffer from the pool (`true`: it holds stale bytes) or freshly allocated (zeros).
+    fn take(len: usize) -> (AlignedBuf, bool) {
         let block = BLOCK_BYTES as usize;
         let capacity = len.div_ceil(block).max(1) * block;
+        let pooled = POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let ptr = pool.free.get_mut(&capacity).and_then(Vec::pop);
+            if ptr.is_some() {
+                pool.bytes -= capacity;
+            }
+            ptr
+        });
+        if let Some(ptr) = pooled {
+            return (AlignedBuf { ptr, capacity, len }, true);
+        }
         let layout = Layout::from_size_align(capacity, block).expect("valid layout");
         // SAFETY: the layout has non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        AlignedBuf { ptr, capacity, len }
+        (AlignedBuf { ptr, capacity, len }, false)
     }
 
     pub fn len(&self) -> usize {
@@ -67,6 +128,23 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        let (ptr, capacity) = (self.ptr, self.capacity);
+        let kept = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.bytes + capacity > POOL_BYTES_MAX {
+                return false;
+            }
+            let list = pool.free.entry(capacity).or_default();
+            if list.len() >= POOL_BUFFERS_PER_SIZE {
+                return false;
+            }
+            list.push(ptr);
+            pool.bytes += capacity;
+            true
+        });
+        if kept == Ok(true) {
+            return;
+        }
         let layout =
             Layout::from_size_align(self.capacity, BLOCK_BYTES as usize).expect("valid layout");
         // SAFETY: allocated in `zeroed` with exactly this layout.
@@ -118,5 +196,20 @@ mod tests {
             assert!(b.capacity() >= len);
             assert!(b.as_slice().iter().all(|&x| x == 0));
         }
+    }
+
+    #[test]
+    fn pooled_buffers_are_reused_and_zeroed_on_request() {
+        let mut a = AlignedBuf::dirty(8192);
+        a.as_mut_slice().fill(7);
+        let ptr = a.as_slice().as_ptr();
+        drop(a);
+        let b = AlignedBuf::zeroed(8000);
+        assert_eq!(b.as_slice().as_ptr(), ptr, "the freed buffer is reused");
+        assert_eq!(b.len(), 8000);
+        assert!(
+            b.as_slice().iter().all(|&x| x == 0),
+            "zeroed means zeros even when recycled"
+        );
     }
 }

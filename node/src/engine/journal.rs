@@ -247,7 +247,7 @@ impl Journal {
             .iter()
             .filter(|m| !m.failed.get())
             .map(|mirror| {
-                let mut buf = AlignedBuf::zeroed(frame.len());
+                let mut buf = AlignedBuf::dirty(frame.len());
                 buf.as_mut_slice().copy_from_slice(&frame);
                 async move {
                     let file = mirror.file.as_ref().expect("live mirror has a file");

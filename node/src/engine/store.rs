@@ -388,7 +388,7 @@ impl Store {
         let mut small: Vec<u8> = Vec::new();
         let mut stripes: Vec<Stripe> = Vec::new();
         let mut dirty = 0u64;
-        let mut buf = AlignedBuf::zeroed(((k + m) * full_shard) as usize);
+        let mut buf = AlignedBuf::dirty(((k + m) * full_shard) as usize);
         let mut filled = 0u64;
         let mut total = 0u64;
         let mut checksum = None;
@@ -423,7 +423,7 @@ impl Store {
                             if filled == full_data {
                                 let full = std::mem::replace(
                                     &mut buf,
-                                    AlignedBuf::zeroed(((k + m) * full_shard) as usize),
+                                    AlignedBuf::dirty(((k + m) * full_shard) as usize),
                                 );
                                 let (stripe, d) =
                                     self.write_full(full, full_shard, full_data).await?;

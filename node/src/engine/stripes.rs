@@ -197,7 +197,7 @@ impl Store {
         let Some(file) = dev.file.as_ref().filter(|_| dev.is_up()) else {
             return Err(ShardFault::Missing);
         };
-        let buf = AlignedBuf::zeroed(len as usize);
+        let buf = AlignedBuf::dirty(len as usize);
         let (result, buf) = file
             .read_exact_at(buf, shard.offset + offset_in_shard)
             .await;
@@ -403,7 +403,7 @@ impl Store {
         let mut repaired = 0;
         for i in repairable {
             let shard = stripe.shards[i];
-            let mut buf = AlignedBuf::zeroed(s as usize);
+            let mut buf = AlignedBuf::dirty(s as usize);
             buf.as_mut_slice().copy_from_slice(&rebuilt[i]);
             let dev = &self.devs[shard.dev as usize];
             let file = dev.file.as_ref().expect("up device has a file");

@@ -363,6 +363,10 @@ async fn read_head(conn: &mut Conn) -> Result<Option<RequestHead>, S3Error> {
         if !conn.unconsumed().is_empty() {
             if let Some((head, len)) = http::parse_head(conn.unconsumed())? {
                 conn.consume(len);
+                // Framing is checked before routing and authentication: a request whose body
+                // cannot be delimited is malformed HTTP (RFC 9112 §6.3: 400, then close), and
+                // answering it as an S3 request (403, 404, ...) would hide that.
+                head.body_framing()?;
                 return Ok(Some(head));
             }
         }
