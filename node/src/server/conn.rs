@@ -25,6 +25,8 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::{self, BodyFraming, ChunkedDecoder, RequestHead};
 
 const READ_BUF_BYTES: usize = 64 * 1024;
+/// Bodies up to this size are written together with the response head.
+const SMALL_BODY_BYTES: u64 = 64 * 1024;
 
 pub fn bind(addr: &str) -> io::Result<TcpListener> {
     let addr: SocketAddr = addr
@@ -452,13 +454,25 @@ async fn write_response(
         }
         RespBody::Empty | RespBody::HeadOnly { .. } => conn.write_all(Bytes::from(head)).await?,
         RespBody::Stream { len, rx } => {
-            conn.write_all(Bytes::from(head)).await?;
+            // A small body goes out with the head in one write (one syscall, one packet).
+            let mut pending_head = Some(head.into_bytes());
+            if len > SMALL_BODY_BYTES {
+                conn.write_all(Bytes::from(pending_head.take().unwrap_or_default())).await?;
+            }
             let mut sent = 0u64;
             while sent < len {
                 match rx.recv().await {
                     Ok(Ok(chunk)) => {
                         sent += chunk.len() as u64;
-                        conn.write_all(chunk).await?;
+                        match pending_head.as_mut() {
+                            Some(all) => {
+                                all.extend_from_slice(&chunk);
+                                if sent >= len {
+                                    conn.write_all(Bytes::from(pending_head.take().unwrap_or_default())).await?;
+                                }
+                            }
+                            None => conn.write_all(chunk).await?,
+                        }
                     }
                     Ok(Err(e)) => {
                         eprintln!("level=error msg=\"body stream failed; closing connection\" core={} id={request_id} err=\"{e}\"", ctx.core);
