@@ -59,22 +59,68 @@ fn main() {
     index_memory();
     let paths: Vec<PathBuf> = (0..6).map(|i| dir.join(format!("d{i}"))).collect();
     let devices = device::validate(&paths, "bench", true);
-    let geometry = Geometry::new(4, 2).expect("4+2");
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(1024)
-        .enable_timer()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let store = Store::open(0, geometry, &devices).expect("store");
-        let mib = 1024 * 1024;
-        let (ops, elapsed) = run_puts(&store, mib, 32, 64).await;
-        println!("engine put 1MiB (EC 4+2, 32 in flight, durable): {:.0} MiB/s ({ops} ops in {:.1}s)", ops as f64 * (size_mib(mib)) / elapsed, elapsed);
-        let (ops, elapsed) = run_gets(&store, 32, 64).await;
-        println!("engine get 1MiB (32 in flight): {:.0} MiB/s ({ops} ops in {:.1}s)", ops as f64 / elapsed, elapsed);
-        let (ops, elapsed) = run_puts(&store, 4096, 32, 4096).await;
-        println!("engine put 4KiB (32 in flight, durable): {:.0} ops/s ({ops} ops in {:.1}s, {} commits, {} fsyncs)", ops as f64 / elapsed, elapsed, store.stats.commits.get(), store.stats.fsyncs.get());
-    });
+    let cores: usize = std::env::var("BENCH_CORES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let in_flight = 32;
+    println!("engine: {cores} cores (one Store each, as the node runs), {in_flight} requests in flight in all, EC 4+2 over 6 devices");
+    let mib = 1024 * 1024;
+    let phases: [(&str, usize, usize); 3] =
+        [("put", mib, 64), ("get", mib, 64), ("put", 4096, 4096)];
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(cores));
+    let threads: Vec<_> = (0..cores)
+        .map(|core| {
+            let (devices, barrier) = (devices.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .with_entries(1024)
+                    .enable_timer()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let store = Store::open(core, Geometry::new(4, 2).expect("4+2"), &devices)
+                        .expect("store");
+                    let per_core = (in_flight / cores).max(1);
+                    let mut results = Vec::new();
+                    for (op, size, keys) in phases {
+                        barrier.wait();
+                        results.push(match op {
+                            "put" => run_puts(&store, size, per_core, keys).await,
+                            _ => run_gets(&store, per_core, keys).await,
+                        });
+                    }
+                    (results, store.stats.commits.get(), store.stats.fsyncs.get())
+                })
+            })
+        })
+        .collect();
+    let per_core: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().expect("bench thread"))
+        .collect();
+    let total = |phase: usize| -> (u64, f64) {
+        let ops = per_core.iter().map(|(r, _, _)| r[phase].0).sum();
+        let secs = per_core
+            .iter()
+            .map(|(r, _, _)| r[phase].1)
+            .fold(0.0, f64::max);
+        (ops, secs)
+    };
+    let (ops, secs) = total(0);
+    println!(
+        "engine put 1MiB (EC 4+2, 32 in flight, durable): {:.0} MiB/s ({ops} ops in {secs:.1}s)",
+        ops as f64 * size_mib(mib) / secs
+    );
+    let (ops, secs) = total(1);
+    println!(
+        "engine get 1MiB (32 in flight): {:.0} MiB/s ({ops} ops in {secs:.1}s)",
+        ops as f64 * size_mib(mib) / secs
+    );
+    let (ops, secs) = total(2);
+    let commits: u64 = per_core.iter().map(|(_, c, _)| c).sum();
+    let fsyncs: u64 = per_core.iter().map(|(_, _, f)| f).sum();
+    println!("engine put 4KiB (32 in flight, durable): {:.0} ops/s ({ops} ops in {secs:.1}s; whole run: {commits} commits, {fsyncs} fsyncs)", ops as f64 / secs);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -208,6 +254,7 @@ async fn run_puts(store: &Rc<Store>, size: usize, in_flight: usize, keys: usize)
 }
 
 async fn run_gets(store: &Rc<Store>, in_flight: usize, keys: usize) -> (u64, f64) {
+    let keys = keys.min(store.index_counts().0.max(1));
     let done = Rc::new(Cell::new(0u64));
     let started = Instant::now();
     let deadline = started + secs();
