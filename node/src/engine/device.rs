@@ -22,6 +22,9 @@ pub struct DeviceInfo {
     /// `false` when the device could not be used at start.
     pub up: bool,
     pub reason: Option<String>,
+    /// The path works but refuses O_DIRECT (or needs an alignment above the block): the node
+    /// refuses to start rather than run without the durability O_DIRECT gives.
+    pub no_direct_io: bool,
     pub dio_offset_align: u32,
     pub dio_mem_align: u32,
 }
@@ -123,6 +126,7 @@ pub fn validate(paths: &[PathBuf], node_id: &str, create: bool) -> Vec<DeviceInf
                 path: path.clone(),
                 up: false,
                 reason: None,
+                no_direct_io: false,
                 dio_offset_align: 0,
                 dio_mem_align: 0,
             };
@@ -132,7 +136,10 @@ pub fn validate(paths: &[PathBuf], node_id: &str, create: bool) -> Vec<DeviceInf
                     info.dio_mem_align = mem;
                     info.dio_offset_align = offset;
                 }
-                Err(reason) => info.reason = Some(reason),
+                Err(reason) => {
+                    info.no_direct_io = reason.starts_with(NO_DIRECT_IO);
+                    info.reason = Some(reason);
+                }
             }
             info
         })
@@ -180,8 +187,11 @@ fn validate_one(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, 
         }
         Err(e) => return Err(format!("{}: {e}", id_path.display())),
     }
-    probe_direct_io(&dir)
+    probe_direct_io(&dir).map_err(|e| format!("{NO_DIRECT_IO}: {e}"))
 }
+
+/// Prefix of the reason given for a path that works but cannot do O_DIRECT.
+const NO_DIRECT_IO: &str = "O_DIRECT is not usable here";
 
 /// Opens (creating) core `core`'s data file on a device for O_DIRECT I/O through io_uring.
 pub fn open_data_file(info: &DeviceInfo, core: usize) -> io::Result<monoio::fs::File> {
@@ -210,8 +220,27 @@ mod tests {
         assert!(validate(&paths, "node-a", false).iter().all(|d| d.up));
         let foreign = validate(&paths[..1], "node-b", false);
         assert!(!foreign[0].up);
+        assert!(
+            !foreign[0].no_direct_io,
+            "a foreign label is not an O_DIRECT problem"
+        );
         // A missing path without create: down, with a reason.
         let missing = validate(&[tmp.path().join("nope")], "node-a", false);
         assert!(!missing[0].up && missing[0].reason.is_some());
+        assert!(!missing[0].no_direct_io);
+    }
+
+    #[test]
+    fn tmpfs_without_o_direct_alignment_or_support_is_flagged() {
+        // /dev/shm is tmpfs: it accepts O_DIRECT on recent kernels (with a warning from us);
+        // on kernels where it refuses, the device must be flagged, never silently used.
+        let shm = std::path::Path::new("/dev/shm");
+        if !shm.is_dir() {
+            println!("SKIPPED: no /dev/shm");
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let info = &validate(&[dir.path().join("d0")], "node-a", true)[0];
+        assert!(info.up || info.no_direct_io, "{info:?}");
     }
 }

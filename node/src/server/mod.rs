@@ -28,6 +28,14 @@ pub fn serve(
 ) -> Result<(), ConfigError> {
     let node_id = config::node_id(&config.data_dir)?;
     let devices = device::validate(&config.devices, &node_id, config.devices_emulated);
+    if let Some(d) = devices.iter().find(|d| d.no_direct_io) {
+        return Err(ConfigError::Invalid(format!(
+            "device {} ({}) cannot be used: {}. Tessera needs O_DIRECT on every data device (ext4, xfs; not tmpfs without alignment, not overlayfs)",
+            d.index,
+            d.path.display(),
+            d.reason.as_deref().unwrap_or("?")
+        )));
+    }
     let down: Vec<&device::DeviceInfo> = devices.iter().filter(|d| !d.up).collect();
     for d in &down {
         eprintln!(
