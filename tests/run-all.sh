@@ -9,7 +9,7 @@ cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads=2
 echo "== crash test (kill -9 under load)"
 python3 tests/crash/crash.py target/debug/tessera --cycles "${TESSERA_CRASH_CYCLES:-20}"
-for script in tests/compat/*.sh tests/s3tests/run.sh; do
+for script in tests/live/*.sh tests/compat/*.sh tests/s3tests/run.sh; do
     [ -f "$script" ] || continue
     echo "== $script"
     bash "$script"
