@@ -60,6 +60,7 @@ written = sum(v for k, v in after.items() if k.startswith("tessera_device_bytes_
 written_before = sum(v for k, v in before.items() if k.startswith("tessera_device_bytes_written_total"))
 check(written - written_before >= 5 * len(body), "device bytes written (with parity)")
 check(get(after, "tessera_index_entries") == get(before, "tessera_index_entries") + 5, "index entries")
+check(get(after, "tessera_index_memory_bytes") > get(before, "tessera_index_memory_bytes"), "index memory estimate grew")
 check(get(after, "tessera_commits_total") > get(before, "tessera_commits_total"), "group commits")
 check(all(v == 1 for k, v in after.items() if k.startswith("tessera_device_up")), "every device up")
 check(any(k.startswith("tessera_core_queue_depth") for k in after), "per-core queue depth exported")

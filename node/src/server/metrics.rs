@@ -186,7 +186,7 @@ pub fn render(cores: &[CoreStats]) -> String {
         );
     }
     let sum = |f: &dyn Fn(&CoreStats) -> u64| cores.iter().map(f).sum::<u64>();
-    let scalars: [(&str, &str, &str, u64); 10] = [
+    let scalars: [(&str, &str, &str, u64); 11] = [
         (
             "tessera_bytes_in_total",
             "counter",
@@ -246,6 +246,12 @@ pub fn render(cores: &[CoreStats]) -> String {
             "gauge",
             "Bytes of keys held by the index.",
             sum(&|c| c.index_key_bytes),
+        ),
+        (
+            "tessera_index_memory_bytes",
+            "gauge",
+            "Estimated index memory: key bytes plus the per-entry overhead measured by node/benches/engine.rs.",
+            sum(&|c| c.index_key_bytes + c.index_objects as u64 * crate::constants::INDEX_ENTRY_OVERHEAD_BYTES),
         ),
     ];
     for (name, kind, help, value) in scalars {
