@@ -5,6 +5,7 @@ pub mod checksum;
 pub mod chunked;
 pub mod cond;
 pub mod error;
+pub mod features;
 pub mod http;
 pub mod route;
 pub mod sigv4;

@@ -44,6 +44,8 @@ pub enum Operation {
     GetBucketLocation,
     ListObjects,
     ListObjectsV2,
+    /// No bucket is versioned: lists every object as its one version, `null`.
+    ListObjectVersions,
     ListMultipartUploads,
     DeleteObjects,
     PutObject,
@@ -74,6 +76,7 @@ impl Operation {
             GetBucketLocation => "GetBucketLocation",
             ListObjects => "ListObjects",
             ListObjectsV2 => "ListObjectsV2",
+            ListObjectVersions => "ListObjectVersions",
             ListMultipartUploads => "ListMultipartUploads",
             DeleteObjects => "DeleteObjects",
             PutObject => "PutObject",
@@ -143,7 +146,6 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
     &[
         ("versioning", B, G, "GetBucketVersioning"),
         ("versioning", B, U, "PutBucketVersioning"),
-        ("versions", B, G, "ListObjectVersions"),
         ("acl", B, G, "GetBucketAcl"),
         ("acl", B, U, "PutBucketAcl"),
         ("acl", O, G, "GetObjectAcl"),
@@ -487,13 +489,16 @@ fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3
         if let Some(op) = unsupported(Level::Bucket, method, query) {
             return Ok(op);
         }
-        if known_subresource(Level::Bucket, query) {
+        if known_subresource(Level::Bucket, query)
+            || (method != Method::Get && has(query, "versions"))
+        {
             return Err(S3Error::new(S3ErrorCode::MethodNotAllowed));
         }
     }
     let op = match method {
         Method::Get if has(query, "location") => Operation::GetBucketLocation,
         Method::Get if has(query, "uploads") => Operation::ListMultipartUploads,
+        Method::Get if has(query, "versions") => Operation::ListObjectVersions,
         // S3 only knows list-type=2; any other value lists with version 1.
         Method::Get if query_param(query, "list-type") == Some("2") => Operation::ListObjectsV2,
         Method::Get => Operation::ListObjects,
@@ -601,7 +606,7 @@ mod tests {
             ("GET", "/bkt", "lifecycle", None, None, false, NotImplemented("GetBucketLifecycleConfiguration"), Some("bkt"), None),
             ("PUT", "/bkt", "cors", None, None, false, NotImplemented("PutBucketCors"), Some("bkt"), None),
             ("GET", "/bkt", "tagging", None, None, false, NotImplemented("GetBucketTagging"), Some("bkt"), None),
-            ("GET", "/bkt", "versions&prefix=a", None, None, false, NotImplemented("ListObjectVersions"), Some("bkt"), None),
+            ("GET", "/bkt", "versions&prefix=a", None, None, false, ListObjectVersions, Some("bkt"), None),
             ("GET", "/bkt", "object-lock", None, None, false, NotImplemented("GetObjectLockConfiguration"), Some("bkt"), None),
             ("GET", "/bkt", "encryption", None, None, false, NotImplemented("GetBucketEncryption"), Some("bkt"), None),
             ("GET", "/bkt", "website", None, None, false, NotImplemented("GetBucketWebsite"), Some("bkt"), None),
@@ -696,6 +701,8 @@ mod tests {
             ("HEAD", "/", "", None, S3ErrorCode::MethodNotAllowed),
             ("POST", "/bkt/key", "", None, S3ErrorCode::MethodNotAllowed),
             ("POST", "/bkt", "versioning", None, S3ErrorCode::MethodNotAllowed),
+            ("PUT", "/bkt", "versions", None, S3ErrorCode::MethodNotAllowed),
+            ("DELETE", "/bkt", "versions", None, S3ErrorCode::MethodNotAllowed),
             ("DELETE", "/bkt/key", "acl", None, S3ErrorCode::MethodNotAllowed),
             ("PUT", "/bkt/key", "partNumber=1", None, S3ErrorCode::InvalidArgument),
             ("PUT", "/bkt/key", "uploadId=x", None, S3ErrorCode::InvalidArgument),
@@ -762,6 +769,7 @@ mod tests {
             (GetBucketLocation, "GetBucketLocation"),
             (ListObjects, "ListObjects"),
             (ListObjectsV2, "ListObjectsV2"),
+            (ListObjectVersions, "ListObjectVersions"),
             (ListMultipartUploads, "ListMultipartUploads"),
             (DeleteObjects, "DeleteObjects"),
             (PutObject, "PutObject"),

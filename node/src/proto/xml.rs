@@ -78,8 +78,9 @@ pub struct ListObjectsV1<'a> {
     pub max_keys: u32,
     pub delimiter: Option<&'a str>,
     pub is_truncated: bool,
-    /// `encoding-type=url` was requested: Key, Prefix, Delimiter, Marker, NextMarker and the
-    /// common prefixes are written with [`s3_url_encode`], and `<EncodingType>url` is added.
+    /// `encoding-type=url` was requested: Key, Delimiter, Marker, NextMarker and the common
+    /// prefixes are written with [`s3_url_encode`] (Prefix is echoed as given), and
+    /// `<EncodingType>url` is added.
     pub encoding_url: bool,
     pub contents: &'a [ObjectEntry<'a>],
     pub common_prefixes: &'a [&'a str],
@@ -107,6 +108,28 @@ pub struct ListObjectsV2<'a> {
     pub common_prefixes: &'a [&'a str],
     /// `Some` only when the request said `fetch-owner=true`.
     pub owner: Option<Owner<'a>>,
+}
+
+/// A ListObjectVersions response for a bucket that was never versioned: every object is its
+/// own only version, `null`, and the latest; there are no delete markers. Markers are echoed
+/// (empty when absent); `<NextKeyMarker>`/`<NextVersionIdMarker>` are written when `Some`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListVersions<'a> {
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    pub key_marker: &'a str,
+    pub version_id_marker: &'a str,
+    pub next_key_marker: Option<&'a str>,
+    pub next_version_id_marker: Option<&'a str>,
+    pub max_keys: u32,
+    pub delimiter: Option<&'a str>,
+    pub is_truncated: bool,
+    /// `encoding-type=url`: Key, Prefix, Delimiter, KeyMarker, NextKeyMarker and the common
+    /// prefixes are URL-encoded (SDKs decode all of them in this listing).
+    pub encoding_url: bool,
+    pub versions: &'a [ObjectEntry<'a>],
+    pub common_prefixes: &'a [&'a str],
+    pub owner: Owner<'a>,
 }
 
 /// One part in a ListParts response.
@@ -257,10 +280,11 @@ fn quote_etag(etag: &str) -> String {
     }
 }
 
-/// S3's `encoding-type=url` encoding (Go's `url.QueryEscape` with S3's exceptions): ASCII
-/// letters, digits and `-_.*/` stay, a space becomes `+`, every other byte of the UTF-8 is
-/// `%XX` (upper-case hex). SDKs undo it with form-decoding (`unquote_plus` in boto3), so a
-/// literal `+` must be (and is) written `%2B`.
+/// S3's `encoding-type=url` encoding: ASCII letters, digits and `-_.*/` stay, every other byte
+/// of the UTF-8 is `%XX` (upper-case hex), a space included. AWS itself writes a space as `+`;
+/// `%20` is chosen because it decodes to a space under both decoders clients use — form
+/// decoding (`unquote_plus` in boto3, Go's `QueryUnescape`) and plain percent decoding — while
+/// `+` is a space only under the first. A literal `+` is always `%2B`. (s3-tests expects `%20`.)
 pub fn s3_url_encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
@@ -269,7 +293,6 @@ pub fn s3_url_encode(text: &str) -> String {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
                 out.push(b as char)
             }
-            b' ' => out.push('+'),
             _ => {
                 out.push('%');
                 out.push(HEX[usize::from(b >> 4)] as char);
@@ -332,7 +355,9 @@ pub fn list_objects_v1(list: &ListObjectsV1<'_>) -> String {
     let encode = list.encoding_url;
     let mut doc = Doc::new(root);
     doc.text("Name", list.bucket);
-    doc.maybe_encoded("Prefix", list.prefix, encode);
+    // Version 1 echoes the prefix as given even under `encoding-type=url`: SDKs decode
+    // Marker, NextMarker, Delimiter, keys and common prefixes of a V1 listing, not its Prefix.
+    doc.text("Prefix", list.prefix);
     doc.maybe_encoded("Marker", list.marker, encode);
     if let Some(next) = list.next_marker {
         doc.maybe_encoded("NextMarker", next, encode);
@@ -376,6 +401,45 @@ pub fn list_objects_v2(list: &ListObjectsV2<'_>) -> String {
         doc.text("EncodingType", "url");
     }
     object_contents(&mut doc, list.contents, list.owner.as_ref(), encode);
+    doc.common_prefixes(list.common_prefixes, encode);
+    doc.finish(root)
+}
+
+/// ListObjectVersions: `ListVersionsResult`, each object as version `null`.
+pub fn list_object_versions(list: &ListVersions<'_>) -> String {
+    let root = "ListVersionsResult";
+    let encode = list.encoding_url;
+    let mut doc = Doc::new(root);
+    doc.text("Name", list.bucket);
+    doc.maybe_encoded("Prefix", list.prefix, encode);
+    doc.maybe_encoded("KeyMarker", list.key_marker, encode);
+    doc.text("VersionIdMarker", list.version_id_marker);
+    if let Some(next) = list.next_key_marker {
+        doc.maybe_encoded("NextKeyMarker", next, encode);
+    }
+    if let Some(next) = list.next_version_id_marker {
+        doc.text("NextVersionIdMarker", next);
+    }
+    doc.number("MaxKeys", list.max_keys);
+    if let Some(delimiter) = list.delimiter {
+        doc.maybe_encoded("Delimiter", delimiter, encode);
+    }
+    doc.boolean("IsTruncated", list.is_truncated);
+    if encode {
+        doc.text("EncodingType", "url");
+    }
+    for entry in list.versions {
+        doc.open("Version");
+        doc.maybe_encoded("Key", entry.key, encode);
+        doc.text("VersionId", "null");
+        doc.boolean("IsLatest", true);
+        doc.text("LastModified", entry.last_modified);
+        doc.etag(entry.etag);
+        doc.number("Size", entry.size);
+        doc.text("StorageClass", STORAGE_CLASS);
+        doc.owner("Owner", &list.owner);
+        doc.close("Version");
+    }
     doc.common_prefixes(list.common_prefixes, encode);
     doc.finish(root)
 }
@@ -979,7 +1043,7 @@ mod tests {
     fn url_encoding_table() {
         let table = [
             ("plain/key.txt", "plain/key.txt"),
-            ("a b", "a+b"),
+            ("a b", "a%20b"),
             ("a+b", "a%2Bb"),
             ("~tilde", "%7Etilde"),
             ("star*-_.", "star*-_."),
@@ -1107,9 +1171,9 @@ mod tests {
         let r = "ListBucketResult";
         #[rustfmt::skip]
         let want = [
-            ("Prefix", "dir+one/"), ("Marker", "m%2B1"), ("Delimiter", "+"),
-            ("EncodingType", "url"), ("Contents/Key", "dir/a+b%2Bc%26%3Cd%3E"),
-            ("Contents/Key", "ctrl%01key"), ("CommonPrefixes/Prefix", "dir+one/s%7Eb/"),
+            ("Prefix", "dir one/"), ("Marker", "m%2B1"), ("Delimiter", "%20"),
+            ("EncodingType", "url"), ("Contents/Key", "dir/a%20b%2Bc%26%3Cd%3E"),
+            ("Contents/Key", "ctrl%01key"), ("CommonPrefixes/Prefix", "dir%20one/s%7Eb/"),
             ("IsTruncated", "false"),
         ];
         for (path, text) in want {
@@ -1120,6 +1184,49 @@ mod tests {
         }
         assert_eq!(count(&flat, "ListBucketResult/NextMarker"), 0);
         assert_eq!(count(&flat, "ListBucketResult/Contents/Owner/ID"), 0);
+    }
+
+    #[test]
+    fn list_object_versions_writer() {
+        let versions = entries();
+        let list = ListVersions {
+            bucket: "bkt",
+            prefix: "dir ",
+            key_marker: "k m",
+            version_id_marker: "",
+            next_key_marker: Some("ctrl\u{1}key"),
+            next_version_id_marker: Some("null"),
+            max_keys: 2,
+            delimiter: None,
+            is_truncated: true,
+            encoding_url: true,
+            versions: &versions,
+            common_prefixes: &["p q/"],
+            owner: OWNER,
+        };
+        let xml = list_object_versions(&list);
+        assert_root(&xml, "ListVersionsResult");
+        let flat = flatten(&xml);
+        let r = "ListVersionsResult";
+        #[rustfmt::skip]
+        let want = [
+            ("Name", "bkt"), ("Prefix", "dir%20"), ("KeyMarker", "k%20m"),
+            ("VersionIdMarker", ""), ("NextKeyMarker", "ctrl%01key"),
+            ("NextVersionIdMarker", "null"), ("MaxKeys", "2"), ("IsTruncated", "true"),
+            ("EncodingType", "url"), ("Version/Key", "dir/a%20b%2Bc%26%3Cd%3E"),
+            ("Version/VersionId", "null"), ("Version/IsLatest", "true"),
+            ("Version/ETag", "\"0123abcd\""), ("Version/Size", "5"),
+            ("Version/Owner/ID", "owner-id"), ("CommonPrefixes/Prefix", "p%20q/"),
+        ];
+        for (path, text) in want {
+            assert!(
+                has(&flat, &format!("{r}/{path}"), text),
+                "{path}={text:?} in {xml}"
+            );
+        }
+        assert_eq!(count(&flat, "ListVersionsResult/Version/VersionId"), 2);
+        assert_eq!(count(&flat, "ListVersionsResult/DeleteMarker/Key"), 0);
+        assert_eq!(count(&flat, "ListVersionsResult/Delimiter"), 0);
     }
 
     #[test]
@@ -1146,7 +1253,7 @@ mod tests {
         #[rustfmt::skip]
         let want = [
             ("Name", "bkt"), ("Prefix", ""), ("ContinuationToken", "tok+/="),
-            ("NextContinuationToken", "next+/="), ("StartAfter", "a+b"), ("KeyCount", "3"),
+            ("NextContinuationToken", "next+/="), ("StartAfter", "a%20b"), ("KeyCount", "3"),
             ("MaxKeys", "3"), ("IsTruncated", "true"), ("EncodingType", "url"),
             ("Contents/Owner/ID", "owner-id"), ("CommonPrefixes/Prefix", "p/"),
         ];
@@ -1305,12 +1412,12 @@ mod tests {
         let r = "ListMultipartUploadsResult";
         #[rustfmt::skip]
         let want = [
-            ("Bucket", "bkt"), ("KeyMarker", "k+m"), ("UploadIdMarker", ""),
-            ("NextKeyMarker", "a+b"), ("NextUploadIdMarker", "u1"), ("Delimiter", "/"),
+            ("Bucket", "bkt"), ("KeyMarker", "k%20m"), ("UploadIdMarker", ""),
+            ("NextKeyMarker", "a%20b"), ("NextUploadIdMarker", "u1"), ("Delimiter", "/"),
             ("Prefix", ""), ("MaxUploads", "1"), ("IsTruncated", "true"), ("EncodingType", "url"),
-            ("Upload/Key", "a+b"), ("Upload/UploadId", "u1"), ("Upload/Initiated", WHEN),
+            ("Upload/Key", "a%20b"), ("Upload/UploadId", "u1"), ("Upload/Initiated", WHEN),
             ("Upload/Initiator/ID", "owner-id"), ("Upload/Owner/DisplayName", "owner & co"),
-            ("Upload/StorageClass", "STANDARD"), ("CommonPrefixes/Prefix", "x+y/"),
+            ("Upload/StorageClass", "STANDARD"), ("CommonPrefixes/Prefix", "x%20y/"),
         ];
         for (path, text) in want {
             assert!(

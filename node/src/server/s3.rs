@@ -22,7 +22,7 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
 use crate::proto::route::{self, Operation, Route};
 use crate::proto::sigv4::{self, AuthOutcome, PayloadHash};
-use crate::proto::{time, xml};
+use crate::proto::{cond, time, xml};
 
 type Handled = (&'static str, Result<Response, S3Error>, bool);
 
@@ -72,6 +72,11 @@ pub async fn handle(
         Ok(auth) => auth,
         Err(e) => return (op, Err(e), false),
     };
+    // A header asking for encryption, object lock, tags or sharing is refused before the body
+    // is read: accepting it would promise a guarantee Tessera does not give.
+    if let Err(e) = crate::proto::features::check(&head.headers) {
+        return (op, Err(e), false);
+    }
     let inner = match auth.payload {
         PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer => {
             let Some(chunk_ctx) = auth.chunk_ctx.clone() else {
@@ -92,7 +97,12 @@ pub async fn handle(
         Ok(body) => body,
         Err(e) => return (op, Err(e), false),
     };
-    if head.expects_continue() && !body.is_done() && conn::write_continue(conn).await.is_err() {
+    // `100 Continue` goes out even when there is no body to wait for (`Content-Length: 0`), as
+    // S3 does: botocore keeps the status line of a final answer that came without a 100 and
+    // reuses it for the next request with `Expect` on the same connection, which then reads
+    // the real status line as a header and waits for a body end that never comes
+    // (`aws s3 sync` of an empty file stalled the next upload for the idle timeout).
+    if head.expects_continue() && conn::write_continue(conn).await.is_err() {
         return (op, Err(S3ErrorCode::IncompleteBody.into()), false);
     }
     let mut req = Request {
@@ -129,6 +139,7 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
             ))
         }
         Operation::ListObjects | Operation::ListObjectsV2 => list_objects(req).await,
+        Operation::ListObjectVersions => list_object_versions(req).await,
         Operation::ListMultipartUploads => list_uploads(req).await,
         Operation::DeleteObjects => delete_objects(req, conn).await,
         Operation::PutObject => put_object(req, conn).await,
@@ -339,12 +350,21 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
             ));
         }
     }
-    expect_done(
+    let created = expect_done(
         req.ctx
             .mesh
             .call(0, OwnerOp::CreateBucket { name: name.clone() })
             .await?,
-    )?;
+    );
+    match created {
+        Ok(()) => {}
+        // S3's legacy us-east-1 behaviour: creating a bucket you already own succeeds there
+        // (and leaves its contents alone); every other region answers 409.
+        Err(e)
+            if e.code == S3ErrorCode::BucketAlreadyOwnedByYou
+                && req.ctx.config.region == "us-east-1" => {}
+        Err(e) => return Err(e),
+    }
     Ok(Response::new(200).header("Location", format!("/{name}")))
 }
 
@@ -548,6 +568,81 @@ async fn list_objects(req: &Request<'_>) -> Result<Response, S3Error> {
             owner: Some(owner),
         })
     };
+    Ok(Response::xml(200, body))
+}
+
+/// Listed objects as (key, LastModified, ETag, size) rows, and the common prefixes.
+type ListingRows = (Vec<(String, String, String, u64)>, Vec<String>);
+
+fn listing_rows(items: &[ListItem]) -> ListingRows {
+    let mut keys = Vec::new();
+    let mut prefixes = Vec::new();
+    for item in items {
+        match item {
+            ListItem::Object {
+                key,
+                size,
+                etag,
+                parts_count,
+                mtime_ms,
+            } => {
+                let mut tag = hex::encode(etag);
+                if *parts_count > 0 {
+                    tag.push_str(&format!("-{parts_count}"));
+                }
+                keys.push((lossy(key), time::iso8601_ms(*mtime_ms), tag, *size));
+            }
+            ListItem::Prefix(p) => prefixes.push(lossy(p)),
+        }
+    }
+    (keys, prefixes)
+}
+
+/// ListObjectVersions. Tessera has no versioning, so every object is its own only version
+/// (`null`, latest) and this is ListObjects in another shape; tools that clean a bucket
+/// through its versions (s3-tests, `aws s3api`, rclone) work on Tessera's buckets as on an
+/// unversioned S3 bucket. Paging is by key: after `key-marker`, whatever `version-id-marker`
+/// says, because a key has no version after `null`.
+async fn list_object_versions(req: &Request<'_>) -> Result<Response, S3Error> {
+    let bucket = require_bucket(req)?;
+    let mut p = list_params(req, false)?;
+    let key_marker = req.route.param("key-marker").unwrap_or("");
+    p.after = Some(key_marker.to_string()).filter(|m| !m.is_empty());
+    let (items, truncated) = gather_list(req.ctx, &bucket, &p).await?;
+    let (keys, prefixes) = listing_rows(&items);
+    let versions: Vec<xml::ObjectEntry> = keys
+        .iter()
+        .map(|(k, t, e, s)| xml::ObjectEntry {
+            key: k,
+            last_modified: t,
+            etag: e,
+            size: *s,
+        })
+        .collect();
+    let common: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let last = items.last().filter(|_| truncated);
+    let next_key = last.map(|i| lossy(i.sort_key()));
+    let next_version = last
+        .filter(|i| matches!(i, ListItem::Object { .. }))
+        .map(|_| "null");
+    let body = xml::list_object_versions(&xml::ListVersions {
+        bucket: &bucket,
+        prefix: &p.prefix,
+        key_marker,
+        version_id_marker: req.route.param("version-id-marker").unwrap_or(""),
+        next_key_marker: next_key.as_deref(),
+        next_version_id_marker: next_version,
+        max_keys: p.max_keys as u32,
+        delimiter: p.delimiter.as_deref(),
+        is_truncated: truncated,
+        encoding_url: p.url,
+        versions: &versions,
+        common_prefixes: &common,
+        owner: xml::Owner {
+            id: &req.auth.access_key,
+            display_name: &req.auth.access_key,
+        },
+    });
     Ok(Response::xml(200, body))
 }
 
@@ -1072,16 +1167,17 @@ async fn upload_part_copy(req: &Request<'_>) -> Result<Response, S3Error> {
     let (bucket, key) = bucket_key(req)?;
     let upload_id = upload_id(req)?;
     let number = part_number(req)?;
-    let range = req
-        .head
-        .header("x-amz-copy-source-range")
-        .map(str::to_string);
-    let source = open_source(req, range.clone()).await?;
-    if range.is_some() && source.range.is_none() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last",
-        ));
+    let range = req.head.header("x-amz-copy-source-range");
+    // The form is checked before the source is opened; the bounds once its size is known.
+    if let Some(header) = range {
+        cond::parse_copy_source_range(header, u64::MAX)?;
+    }
+    let source = open_source(req, range.map(str::to_string)).await?;
+    if let Some(header) = range {
+        let wanted = cond::parse_copy_source_range(header, source.info.size)?;
+        if source.range != Some(wanted) {
+            return Err(S3ErrorCode::InternalError.into());
+        }
     }
     let size = source.range.map_or(source.info.size, |(a, b)| b - a + 1);
     let body = forward(source.body, None);
