@@ -10,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,6 +26,8 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::{self, BodyFraming, ChunkedDecoder, RequestHead};
 
 const READ_BUF_BYTES: usize = 64 * 1024;
+/// How often an idle connection looks whether the node is shutting down.
+const SHUTDOWN_POLL_MS: u64 = 50;
 /// Bodies up to this size are written together with the response head.
 const SMALL_BODY_BYTES: u64 = 64 * 1024;
 
@@ -48,6 +51,7 @@ pub async fn accept_loop(ctx: Rc<CoreCtx>, listener: TcpListener) {
             .shutting_down
             .load(std::sync::atomic::Ordering::Relaxed)
         {
+            drain(&ctx).await;
             return;
         }
         let accepted = monoio::time::timeout(Duration::from_millis(200), listener.accept()).await;
@@ -81,6 +85,17 @@ pub async fn accept_loop(ctx: Rc<CoreCtx>, listener: TcpListener) {
             ctx.connections.set(ctx.connections.get() - 1);
             ctx.shared.connection_closed();
         });
+    }
+}
+
+/// Waits, at shutdown, until no connection is open on any core. Returning from `accept_loop`
+/// ends this core's executor and drops every task still on it: a connection in the middle of a
+/// request would lose its answer (and never be counted closed, so the main thread would wait
+/// out its whole drain deadline), and a request on another core could still need this core's
+/// store. Idle connections close within `SHUTDOWN_POLL_MS`; the main thread bounds the rest.
+async fn drain(ctx: &CoreCtx) {
+    while ctx.shared.open_connections() > 0 {
+        monoio::time::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
     }
 }
 
@@ -126,6 +141,23 @@ impl Conn {
                 result
             }
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+        }
+    }
+
+    /// Waits for the next request on an idle connection: `fill`, but it gives up
+    /// (`ConnectionAborted`) once the node is shutting down, so a clean stop does not wait out
+    /// idle keep-alive connections. Only with nothing buffered: the read is dropped in flight,
+    /// and with it anything it would have returned, which at shutdown is what closing means.
+    pub async fn fill_idle(&mut self, timeout_ms: u64, stop: &AtomicBool) -> io::Result<usize> {
+        assert!(self.unconsumed().is_empty());
+        let watch = async {
+            while !stop.load(Ordering::Relaxed) {
+                monoio::time::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
+            }
+        };
+        monoio::select! {
+            result = self.fill(timeout_ms) => result,
+            _ = watch => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "shutting down")),
         }
     }
 
@@ -319,7 +351,7 @@ fn reason(status: u16) -> &'static str {
 /// Serves requests on one connection until it closes, times out, or must close.
 async fn serve(ctx: &Rc<CoreCtx>, conn: &mut Conn) {
     loop {
-        let head = match read_head(conn).await {
+        let head = match read_head(conn, &ctx.shared.shutting_down).await {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(err) => {
@@ -359,7 +391,7 @@ async fn serve(ctx: &Rc<CoreCtx>, conn: &mut Conn) {
 }
 
 /// Reads one request head. `Ok(None)`: the client closed (or idled out) between requests.
-async fn read_head(conn: &mut Conn) -> Result<Option<RequestHead>, S3Error> {
+async fn read_head(conn: &mut Conn, stop: &AtomicBool) -> Result<Option<RequestHead>, S3Error> {
     let mut first = true;
     loop {
         if !conn.unconsumed().is_empty() {
@@ -372,13 +404,13 @@ async fn read_head(conn: &mut Conn) -> Result<Option<RequestHead>, S3Error> {
                 return Ok(Some(head));
             }
         }
-        let timeout = if first && conn.unconsumed().is_empty() {
-            IDLE_TIMEOUT_MS
-        } else {
-            REQUEST_HEAD_TIMEOUT_MS
-        };
         let was_empty = conn.unconsumed().is_empty();
-        match conn.fill(timeout).await {
+        let filled = if first && was_empty {
+            conn.fill_idle(IDLE_TIMEOUT_MS, stop).await
+        } else {
+            conn.fill(REQUEST_HEAD_TIMEOUT_MS).await
+        };
+        match filled {
             Ok(0) | Err(_) if was_empty => return Ok(None),
             Ok(0) => {
                 return Err(S3Error::with_message(
