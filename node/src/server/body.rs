@@ -146,13 +146,14 @@ impl Verifier {
 }
 
 /// Moves the body to `tx` in chunks, then sends `End` (or `Abort` with the reason).
-/// Returns `Ok(true)` if the body was read to its end (the connection can be reused).
+/// Returns the verified checksum the client declared (header name, base64 value), so the
+/// response can echo it; `Ok(None)` also when the owner stopped reading (its reply says why).
 pub async fn pump(
     conn: &mut Conn,
     body: &mut Body,
     mut verifier: Verifier,
     tx: &async_channel::Sender<BodyMsg>,
-) -> Result<bool, S3Error> {
+) -> Result<Option<(String, String)>, S3Error> {
     let mut chunk = Vec::with_capacity(BODY_CHUNK_BYTES);
     loop {
         let more = match body.read(conn, &mut chunk, BODY_CHUNK_BYTES).await {
@@ -170,7 +171,7 @@ pub async fn pump(
             ));
             if tx.send(BodyMsg::Data(data)).await.is_err() {
                 // The owner gave up (it will say why in its reply); stop reading.
-                return Ok(false);
+                return Ok(None);
             }
         }
         if !more {
@@ -179,8 +180,9 @@ pub async fn pump(
     }
     match verifier.finish(body.trailers()) {
         Ok((md5, checksum)) => {
+            let echoed = checksum.clone();
             let _ = tx.send(BodyMsg::End { md5, checksum }).await;
-            Ok(true)
+            Ok(echoed)
         }
         Err(e) => {
             let _ = tx.send(BodyMsg::Abort(e.clone())).await;

@@ -290,7 +290,7 @@ async fn send_with_body(
     conn: &mut Conn,
     owner: usize,
     make: impl FnOnce(crate::engine::store::BodyRx, Option<u64>) -> OwnerOp,
-) -> Result<OwnerReply, S3Error> {
+) -> Result<(OwnerReply, Option<(String, String)>), S3Error> {
     let verifier = Verifier::new(req.head, req.auth.payload)?;
     let size = verifier.announced_size(req.head, is_streaming(req.auth.payload));
     if size.is_some_and(|s| s > crate::constants::OBJECT_BYTES_MAX) {
@@ -306,12 +306,12 @@ async fn send_with_body(
     let reply = reply
         .await
         .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
-    pumped?;
+    let checksum = pumped?;
     req.ctx
         .metrics
         .bytes_in
         .set(req.ctx.metrics.bytes_in.get() + req.body.decoded_len);
-    Ok(reply)
+    Ok((reply, checksum))
 }
 
 fn put_reply(reply: OwnerReply) -> Result<ObjectInfo, S3Error> {
@@ -745,7 +745,7 @@ async fn put_object(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, 
     let meta = meta_from_headers(req.head)?;
     let cond = write_cond(req.head);
     let owner = req.ctx.owner_of(&key);
-    let reply = send_with_body(req, conn, owner, |body, size| OwnerOp::Put {
+    let (reply, _) = send_with_body(req, conn, owner, |body, size| OwnerOp::Put {
         bucket,
         key,
         meta,
@@ -1150,7 +1150,7 @@ async fn upload_part(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response,
     let upload_id = upload_id(req)?;
     let number = part_number(req)?;
     let owner = req.ctx.owner_of(&key);
-    let reply = send_with_body(req, conn, owner, |body, size| OwnerOp::PutPart {
+    let (reply, checksum) = send_with_body(req, conn, owner, |body, size| OwnerOp::PutPart {
         bucket,
         key,
         upload_id,
@@ -1160,7 +1160,12 @@ async fn upload_part(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response,
     })
     .await?;
     let info = put_reply(reply)?;
-    Ok(Response::new(200).header("ETag", quoted(&info.etag)))
+    let mut response = Response::new(200).header("ETag", quoted(&info.etag));
+    // S3 echoes the part's verified checksum (clients pass it back in the complete request).
+    if let Some((name, value)) = checksum {
+        response = response.header(checksum_header_static(&name), value);
+    }
+    Ok(response)
 }
 
 async fn upload_part_copy(req: &Request<'_>) -> Result<Response, S3Error> {
