@@ -723,3 +723,67 @@ async fn conditional_complete() {
         .into_bytes();
     assert_eq!(body.as_ref(), b"second");
 }
+
+#[tokio::test]
+async fn upload_part_checksums_verified_and_echoed() {
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    let (s3, b) = bucket("mpusum").await;
+    let key = "b-summed";
+    let id = create(&s3, &b, key).await;
+    let data = random_bytes(300_000, 61);
+    let algos = [
+        ("crc32", ChecksumAlgorithm::Crc32),
+        ("crc32c", ChecksumAlgorithm::Crc32C),
+        ("crc64nvme", ChecksumAlgorithm::Crc64Nvme),
+        ("sha1", ChecksumAlgorithm::Sha1),
+        ("sha256", ChecksumAlgorithm::Sha256),
+    ];
+    for (n, (name, algo)) in algos.into_iter().enumerate() {
+        let out = s3
+            .upload_part()
+            .bucket(&b)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n as i32 + 1)
+            .checksum_algorithm(algo)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let echoed = match name {
+            "crc32" => out.checksum_crc32(),
+            "crc32c" => out.checksum_crc32_c(),
+            "crc64nvme" => out.checksum_crc64_nvme(),
+            "sha1" => out.checksum_sha1(),
+            _ => out.checksum_sha256(),
+        };
+        let want = tessera_tests::checksum_b64(name, &data);
+        assert_eq!(echoed, Some(want.as_str()), "{name}");
+    }
+    // A wrong checksum fails the part, which is then not listed.
+    let response = Node::shared().raw().signed(
+        "PUT",
+        &format!("/{b}/{key}?partNumber=9&uploadId={id}"),
+        &[(
+            "x-amz-checksum-sha256",
+            tessera_tests::checksum_b64("sha256", b"other").as_str(),
+        )],
+        &data,
+    );
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(response.error_code().as_deref(), Some("BadDigest"));
+    let listed = s3
+        .list_parts()
+        .bucket(&b)
+        .key(key)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<i32> = listed
+        .parts()
+        .iter()
+        .map(|p| p.part_number().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
+}
