@@ -672,36 +672,21 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
     all.sort_by(|a, b| (&a.key, a.initiated_ms, a.id).cmp(&(&b.key, b.initiated_ms, b.id)));
     let key_marker = req.route.param("key-marker").unwrap_or("");
     let id_marker = req.route.param("upload-id-marker").unwrap_or("");
-    // Uploads of one key are listed in initiation order and upload ids are random, so a
-    // marker naming a listed upload is a position in that order: resume right after it.
-    // Comparing ids would skip or repeat uploads of the marker's key across pages.
-    let marker_at = all.iter().position(|u| {
-        !id_marker.is_empty()
-            && lossy(&u.key) == key_marker
-            && format!("{:016x}", u.id) == id_marker
-    });
-    match marker_at {
-        Some(at) => drop(all.drain(..=at)),
-        None => all.retain(|u| {
-            let key = lossy(&u.key);
-            key.as_str() > key_marker
-                || (key == key_marker
-                    && !id_marker.is_empty()
-                    && format!("{:016x}", u.id).as_str() > id_marker)
-        }),
-    }
-    let truncated = all.len() > max;
-    all.truncate(max);
-    let rows: Vec<(String, String, String)> = all
-        .iter()
-        .map(|u| {
-            (
+    let delimiter = req.route.param("delimiter").filter(|d| !d.is_empty());
+    skip_to_markers(&mut all, key_marker, id_marker, &prefix, delimiter);
+    let (entries, truncated) = roll_up_uploads(all, &prefix, delimiter, max);
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    for entry in &entries {
+        match entry {
+            UploadRow::Upload(u) => rows.push((
                 lossy(&u.key),
                 format!("{:016x}", u.id),
                 time::iso8601_ms(u.initiated_ms),
-            )
-        })
-        .collect();
+            )),
+            UploadRow::Prefix(p) => prefixes.push(p.clone()),
+        }
+    }
     let uploads: Vec<xml::UploadEntry> = rows
         .iter()
         .map(|(k, id, t)| xml::UploadEntry {
@@ -710,13 +695,16 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
             initiated: t,
         })
         .collect();
+    let common: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     let owner = xml::Owner {
         id: &req.auth.access_key,
         display_name: &req.auth.access_key,
     };
-    let (next_key, next_id) = match (truncated, rows.last()) {
-        (true, Some((k, id, _))) => (k.as_str(), id.as_str()),
-        _ => ("", ""),
+    // The next page starts after the last entry: an upload (key and id) or a common prefix.
+    let (next_key, next_id) = match (truncated, entries.last()) {
+        (true, Some(UploadRow::Upload(u))) => (lossy(&u.key), format!("{:016x}", u.id)),
+        (true, Some(UploadRow::Prefix(p))) => (p.clone(), String::new()),
+        _ => (String::new(), String::new()),
     };
     Ok(Response::xml(
         200,
@@ -724,18 +712,95 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
             bucket: &bucket,
             key_marker,
             upload_id_marker: id_marker,
-            next_key_marker: next_key,
-            next_upload_id_marker: next_id,
+            next_key_marker: &next_key,
+            next_upload_id_marker: &next_id,
             max_uploads: max as u32,
             is_truncated: truncated,
             prefix: &prefix,
-            delimiter: req.route.param("delimiter"),
+            delimiter,
             encoding_url: req.route.param("encoding-type").is_some_and(|t| t == "url"),
             uploads: &uploads,
-            common_prefixes: &[],
+            common_prefixes: &common,
             owner,
         }),
     ))
+}
+
+/// One ListMultipartUploads entry: an upload, or a common prefix standing for all uploads
+/// whose key continues past the delimiter.
+enum UploadRow {
+    Upload(super::owner::UploadInfo),
+    Prefix(String),
+}
+
+/// The common prefix `key` rolls up into: `prefix` plus the rest of `key` up to and including
+/// the first `delimiter` after it.
+fn rolled_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let delimiter = delimiter?;
+    let rest = key.strip_prefix(prefix)?;
+    rest.find(delimiter)
+        .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
+}
+
+/// Drops the uploads at or before the markers from `all` (sorted by key, then initiation).
+fn skip_to_markers(
+    all: &mut Vec<super::owner::UploadInfo>,
+    key_marker: &str,
+    id_marker: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) {
+    // Uploads of one key are listed in initiation order and upload ids are random, so a
+    // marker naming a listed upload is a position in that order: resume right after it.
+    // Comparing ids would skip or repeat uploads of the marker's key across pages.
+    let marker_at = all.iter().position(|u| {
+        !id_marker.is_empty()
+            && lossy(&u.key) == key_marker
+            && format!("{:016x}", u.id) == id_marker
+    });
+    if let Some(at) = marker_at {
+        all.drain(..=at);
+        return;
+    }
+    // A key marker that is a common prefix (the last entry of a rolled-up page) stands for
+    // every upload under it.
+    let marker_is_prefix =
+        rolled_prefix(key_marker, prefix, delimiter).is_some_and(|p| p.len() == key_marker.len());
+    all.retain(|u| {
+        let key = lossy(&u.key);
+        if marker_is_prefix && key.starts_with(key_marker) {
+            return false;
+        }
+        key.as_str() > key_marker
+            || (key == key_marker
+                && !id_marker.is_empty()
+                && format!("{:016x}", u.id).as_str() > id_marker)
+    });
+}
+
+/// Rolls uploads up into common prefixes at the delimiter and keeps the first `max` entries
+/// (a common prefix counts once, as in S3). Returns them and whether more followed.
+fn roll_up_uploads(
+    all: Vec<super::owner::UploadInfo>,
+    prefix: &str,
+    delimiter: Option<&str>,
+    max: usize,
+) -> (Vec<UploadRow>, bool) {
+    let mut entries: Vec<UploadRow> = Vec::new();
+    for upload in all {
+        if entries.len() > max {
+            break;
+        }
+        match rolled_prefix(&lossy(&upload.key), prefix, delimiter) {
+            // Keys under one prefix are contiguous in key order: one entry for all of them.
+            Some(p) if matches!(entries.last(), Some(UploadRow::Prefix(last)) if *last == p) => {}
+            Some(p) => entries.push(UploadRow::Prefix(p)),
+            None => entries.push(UploadRow::Upload(upload)),
+        }
+    }
+    let truncated = entries.len() > max;
+    entries.truncate(max);
+    (entries, truncated)
 }
 
 // ----- objects ------------------------------------------------------------------------------
