@@ -787,3 +787,66 @@ async fn upload_part_checksums_verified_and_echoed() {
         .collect();
     assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
 }
+
+#[tokio::test]
+async fn list_uploads_with_delimiter_and_pages() {
+    let (s3, b) = bucket("mpudelim").await;
+    let keys = [
+        "x/1/a", "x/1/b", "x/2/c", "x/top", "y/1/d", "y-flat", "z", "a/deep/e",
+    ];
+    for key in keys {
+        create(&s3, &b, key).await;
+    }
+    let out = s3
+        .list_multipart_uploads()
+        .bucket(&b)
+        .prefix("x/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = out
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    let uploads: Vec<&str> = out.uploads().iter().map(|u| u.key().unwrap()).collect();
+    assert_eq!(prefixes, vec!["x/1/", "x/2/"]);
+    assert_eq!(uploads, vec!["x/top"]);
+    assert_eq!(out.delimiter(), Some("/"));
+
+    // Paged one entry at a time, without a prefix: prefixes and uploads interleave by key.
+    let mut seen: Vec<String> = Vec::new();
+    let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+    for _ in 0..20 {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(&b)
+            .delimiter("/")
+            .max_uploads(1)
+            .set_key_marker(key_marker.clone())
+            .set_upload_id_marker(id_marker.clone())
+            .send()
+            .await
+            .unwrap();
+        let entries = page.common_prefixes().len() + page.uploads().len();
+        assert!(entries <= 1, "{page:?}");
+        seen.extend(
+            page.common_prefixes()
+                .iter()
+                .map(|p| p.prefix().unwrap().to_string()),
+        );
+        seen.extend(page.uploads().iter().map(|u| u.key().unwrap().to_string()));
+        if page.is_truncated() != Some(true) {
+            key_marker = None;
+            break;
+        }
+        key_marker = page.next_key_marker().map(String::from);
+        id_marker = page
+            .next_upload_id_marker()
+            .filter(|m| !m.is_empty())
+            .map(String::from);
+    }
+    assert!(key_marker.is_none(), "listing did not end");
+    assert_eq!(seen, vec!["a/", "x/", "y-flat", "y/", "z"]);
+}
