@@ -850,3 +850,49 @@ async fn list_uploads_with_delimiter_and_pages() {
     assert!(key_marker.is_none(), "listing did not end");
     assert_eq!(seen, vec!["a/", "x/", "y-flat", "y/", "z"]);
 }
+
+#[tokio::test]
+async fn get_by_part_number_of_an_empty_last_part() {
+    let (s3, b) = bucket("mp-empty-part").await;
+    let key = "empty-tail";
+    let id = create(&s3, &b, key).await;
+    let first = random_bytes(5 * MIB, 77);
+    let e1 = upload_part(&s3, &b, key, &id, 1, &first).await;
+    let e2 = upload_part(&s3, &b, key, &id, 2, &[]).await;
+    s3.complete_multipart_upload()
+        .bucket(&b)
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(completed(&[(1, &e1), (2, &e2)]))
+        .send()
+        .await
+        .unwrap();
+    let part2 = s3
+        .get_object()
+        .bucket(&b)
+        .key(key)
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        part2.content_length(),
+        Some(0),
+        "an empty part is served empty, not as the object"
+    );
+    assert_eq!(part2.parts_count(), Some(2));
+    assert!(part2.body.collect().await.unwrap().into_bytes().is_empty());
+    let part1 = s3
+        .get_object()
+        .bucket(&b)
+        .key(key)
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part1.content_length(), Some(first.len() as i64));
+    assert_eq!(
+        md5_hex(&part1.body.collect().await.unwrap().into_bytes()),
+        md5_hex(&first)
+    );
+}

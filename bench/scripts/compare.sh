@@ -50,7 +50,7 @@ s3_region = "us-east-1"
 api_bind_addr = "127.0.0.1:19200"
 root_domain = ".s3.garage.localhost"
 TOML
-    garage -c "$work/garage.toml" server >"$work/garage.log" 2>&1 &
+    RUST_LOG=warn garage -c "$work/garage.toml" server >"$work/garage.log" 2>&1 &
     pids+=($!); GARAGE_PID=$!
     sleep 2
     local id

@@ -489,7 +489,8 @@ async fn write_response(
             // A small body goes out with the head in one write (one syscall, one packet).
             let mut pending_head = Some(head.into_bytes());
             if len > SMALL_BODY_BYTES {
-                conn.write_all(Bytes::from(pending_head.take().unwrap_or_default())).await?;
+                conn.write_all(Bytes::from(pending_head.take().unwrap_or_default()))
+                    .await?;
             }
             let mut sent = 0u64;
             while sent < len {
@@ -500,7 +501,10 @@ async fn write_response(
                             Some(all) => {
                                 all.extend_from_slice(&chunk);
                                 if sent >= len {
-                                    conn.write_all(Bytes::from(pending_head.take().unwrap_or_default())).await?;
+                                    conn.write_all(Bytes::from(
+                                        pending_head.take().unwrap_or_default(),
+                                    ))
+                                    .await?;
                                 }
                             }
                             None => conn.write_all(chunk).await?,

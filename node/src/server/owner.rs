@@ -59,6 +59,9 @@ pub struct GetReply {
     pub info: ObjectInfo,
     /// Inclusive byte range served, when the request asked for part of the object.
     pub range: Option<(u64, u64)>,
+    /// Bytes the body holds (also for HEAD, which sends none): the range's, or a part's, or
+    /// the whole object's.
+    pub length: u64,
     pub body: Option<async_channel::Receiver<Result<Bytes, S3Error>>>,
     /// A conditional GET/HEAD found the object unchanged: answer 304 with `info`'s ETag and
     /// Last-Modified (RFC 7232 §4.1: a 304 carries the validators a 200 would have).
@@ -366,6 +369,7 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
                 return Ok(GetReply {
                     info,
                     range: None,
+                    length: 0,
                     body: None,
                     not_modified: true,
                 })
@@ -373,15 +377,12 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
             CondOutcome::PreconditionFailed => return Err(S3ErrorCode::PreconditionFailed.into()),
         }
     }
-    let range = resolve_range(&entry, &req)?;
-    let (start, end) = match range {
-        Some((a, b)) => (a, b + 1),
-        None => (0, entry.size),
-    };
+    let (start, end, range) = resolve_range(&entry, &req)?;
     if req.head || start >= end {
         return Ok(GetReply {
             info,
             range,
+            length: end - start,
             body: None,
             not_modified: false,
         });
@@ -417,16 +418,22 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
     Ok(GetReply {
         info,
         range,
+        length: end - start,
         body: Some(rx),
         not_modified: false,
     })
 }
 
-fn resolve_range(entry: &Entry, req: &GetRequest) -> Result<Option<(u64, u64)>, S3Error> {
+/// What to serve: bytes `[start, end)`, and the inclusive range to announce in a 206 (none for
+/// a whole object, or for a part that is empty).
+type Span = (u64, u64, Option<(u64, u64)>);
+
+fn resolve_range(entry: &Entry, req: &GetRequest) -> Result<Span, S3Error> {
+    let whole = (0, entry.size, None);
     if let Some(number) = req.part_number {
         let parts = match &entry.loc {
             Location::Parts(parts) if entry.parts_count > 0 => parts.clone(),
-            _ if number == 1 => return Ok(None),
+            _ if number == 1 => return Ok(whole),
             _ => return Err(S3Error::new(S3ErrorCode::InvalidPart)),
         };
         let index = number
@@ -439,13 +446,16 @@ fn resolve_range(entry: &Entry, req: &GetRequest) -> Result<Option<(u64, u64)>, 
         let start: u64 = parts[..index].iter().map(|p| p.size).sum();
         let size = parts[index].size;
         if size == 0 {
-            return Ok(None);
+            return Ok((start, start, None));
         }
-        return Ok(Some((start, start + size - 1)));
+        return Ok((start, start + size, Some((start, start + size - 1))));
     }
     match &req.range {
-        Some(header) => cond::parse_range(header, entry.size),
-        None => Ok(None),
+        Some(header) => Ok(match cond::parse_range(header, entry.size)? {
+            Some((a, b)) => (a, b + 1, Some((a, b))),
+            None => whole,
+        }),
+        None => Ok(whole),
     }
 }
 

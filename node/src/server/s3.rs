@@ -875,10 +875,8 @@ async fn get_object(req: &Request<'_>) -> Result<Response, S3Error> {
             .header("Last-Modified", time::http_date(reply.info.mtime_ms / 1000)));
     }
     let info = &reply.info;
-    let (status, len) = match reply.range {
-        Some((a, b)) => (206, b - a + 1),
-        None => (200, info.size),
-    };
+    let status = if reply.range.is_some() { 206 } else { 200 };
+    let len = reply.length;
     let mut response = Response::new(status);
     // A checksum describes the whole object: never send it with part of one.
     let whole = reply.range.is_none() && part_number.is_none();
@@ -1249,7 +1247,7 @@ async fn upload_part_copy(req: &Request<'_>) -> Result<Response, S3Error> {
             return Err(S3ErrorCode::InternalError.into());
         }
     }
-    let size = source.range.map_or(source.info.size, |(a, b)| b - a + 1);
+    let size = source.length;
     let body = forward(source.body, None);
     let owner = req.ctx.owner_of(&key);
     let info = put_reply(
