@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
 # Runs every test: unit and model tests, live-node tests with aws-sdk-s3, crash and fault
-# tests, then the compatibility scripts (aws cli, boto3, s3cmd, rclone) and the s3-tests
-# conformance suite against a real node. Needs the tools `.ci/run` installs.
-set -euo pipefail
+# tests, then the live scripts (metrics, tessera-bench), the compatibility scripts (aws cli,
+# boto3, s3cmd, rclone) and the s3-tests conformance suite against real nodes. Needs the
+# tools `.ci/run` installs. Every script runs even if an earlier one failed; the exit status
+# says whether all passed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads=2
-echo "== crash test (kill -9 under load)"
-python3 tests/crash/crash.py target/debug/tessera --cycles "${TESSERA_CRASH_CYCLES:-20}"
+failed=()
+step() {
+    local name=$1
+    shift
+    echo "== $name"
+    if ! "$@"; then
+        echo "!! FAILED: $name"
+        failed+=("$name")
+    fi
+}
+cargo build --workspace --all-targets || exit 1
+step "cargo test" cargo test --workspace -- --test-threads=2
+step "crash test (kill -9 under load)" python3 tests/crash/crash.py target/debug/tessera --cycles "${TESSERA_CRASH_CYCLES:-20}"
 for script in tests/live/*.sh tests/compat/*.sh tests/s3tests/run.sh; do
+    case "$script" in */lib.sh) continue ;; esac
     [ -f "$script" ] || continue
-    echo "== $script"
-    bash "$script"
+    step "$script" bash "$script"
 done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all test steps passed"
