@@ -897,9 +897,14 @@ pub fn now_ms() -> i64 {
 
 /// The ETag as S3 prints it (without quotes): hex MD5, plus `-N` for multipart objects.
 pub fn etag_string(entry: &Entry) -> String {
-    let mut s = hex::encode(entry.etag);
-    if entry.parts_count > 0 {
-        s.push_str(&format!("-{}", entry.parts_count));
+    format_etag(&entry.etag, entry.parts_count)
+}
+
+/// An ETag from its MD5 and part count (0 for a plain object).
+pub fn format_etag(md5: &[u8; 16], parts_count: u16) -> String {
+    let mut s = hex::encode(md5);
+    if parts_count > 0 {
+        s.push_str(&format!("-{parts_count}"));
     }
     s
 }

@@ -16,7 +16,7 @@ use crate::constants::{
 };
 use crate::engine::format::Meta;
 use crate::engine::index::ListItem;
-use crate::engine::store::WriteCond;
+use crate::engine::store::{format_etag, WriteCond};
 use crate::proto::chunked::{AwsChunkedDecoder, ChunkAuth};
 use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
@@ -492,26 +492,7 @@ async fn list_objects(req: &Request<'_>) -> Result<Response, S3Error> {
     let v2 = req.route.op == Operation::ListObjectsV2;
     let p = list_params(req, v2)?;
     let (items, truncated) = gather_list(req.ctx, &bucket, &p).await?;
-    let mut keys = Vec::new();
-    let mut prefixes = Vec::new();
-    for item in &items {
-        match item {
-            ListItem::Object {
-                key,
-                size,
-                etag,
-                parts_count,
-                mtime_ms,
-            } => {
-                let mut tag = hex::encode(etag);
-                if *parts_count > 0 {
-                    tag.push_str(&format!("-{parts_count}"));
-                }
-                keys.push((lossy(key), time::iso8601_ms(*mtime_ms), tag, *size));
-            }
-            ListItem::Prefix(p) => prefixes.push(lossy(p)),
-        }
-    }
+    let (keys, prefixes) = listing_rows(&items);
     let last = items.last().map(|i| lossy(i.sort_key()));
     let contents: Vec<xml::ObjectEntry> = keys
         .iter()
@@ -585,13 +566,12 @@ fn listing_rows(items: &[ListItem]) -> ListingRows {
                 etag,
                 parts_count,
                 mtime_ms,
-            } => {
-                let mut tag = hex::encode(etag);
-                if *parts_count > 0 {
-                    tag.push_str(&format!("-{parts_count}"));
-                }
-                keys.push((lossy(key), time::iso8601_ms(*mtime_ms), tag, *size));
-            }
+            } => keys.push((
+                lossy(key),
+                time::iso8601_ms(*mtime_ms),
+                format_etag(etag, *parts_count),
+                *size,
+            )),
             ListItem::Prefix(p) => prefixes.push(lossy(p)),
         }
     }
