@@ -21,7 +21,7 @@ use super::format::{Location, Record};
 use super::index::Extent;
 use super::store::{check_cond, checkpoint_payload, etag_string, Store, WriteCond};
 use super::stripes::{shard_len_for, stripe_extents_of};
-use crate::constants::{JOURNAL_ROTATE_BYTES, PACKED_STRIPE_DATA_BYTES_MAX};
+use crate::constants::PACKED_STRIPE_DATA_BYTES_MAX;
 
 /// What must still hold when the batch is committed.
 pub enum Check {
@@ -236,7 +236,10 @@ impl Store {
             let id = if pending.packed { packed_id } else { 0 };
             pending.answer(Ok(id));
         }
-        if journal.bytes() > JOURNAL_ROTATE_BYTES {
+        let rotate = journal.bytes() > self.journal_rotate_bytes;
+        // Our handle must be gone before rotating: the journal is replaced in place.
+        drop(journal);
+        if rotate {
             self.rotate_journal();
         }
     }
@@ -382,8 +385,9 @@ impl Store {
     /// Starts a new journal generation with a checkpoint of the current index. Runs between
     /// batches in the commit task, so no frame is being appended meanwhile.
     fn rotate_journal(&self) {
-        let state = checkpoint_payload(&self.index.borrow());
         let mut journal = self.journal.borrow_mut();
+        // Only the commit task appends, and it is here: nobody else holds the journal. Check
+        // before building the checkpoint, which costs a pass over the whole index.
         let Some(current) = Rc::get_mut(&mut journal) else {
             eprintln!(
                 "level=warn msg=\"journal rotation deferred: journal in use\" core={}",
@@ -391,6 +395,7 @@ impl Store {
             );
             return;
         };
+        let state = checkpoint_payload(&self.index.borrow());
         if let Err(e) = current.rotate(&state) {
             eprintln!(
                 "level=error msg=\"journal rotation failed\" core={} err=\"{e}\"",

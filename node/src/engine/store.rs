@@ -110,6 +110,9 @@ pub struct Store {
     pub(super) codec: RefCell<Codec>,
     pub(super) placement_cursor: Cell<usize>,
     pub(super) next_upload_id: Cell<u64>,
+    /// Journal size that triggers a checkpoint and a new generation (`JOURNAL_ROTATE_BYTES`,
+    /// or `TESSERA_JOURNAL_ROTATE_BYTES` for tests that need many rotations).
+    pub(super) journal_rotate_bytes: u64,
     /// A degraded read saw lost shards: the scrubber should run a pass soon.
     pub(super) repair_wanted: Cell<bool>,
     pub stats: StoreStats,
@@ -197,6 +200,10 @@ impl Store {
             placement_cursor: Cell::new(core),
             next_upload_id: Cell::new(next_upload),
             repair_wanted: Cell::new(false),
+            journal_rotate_bytes: std::env::var("TESSERA_JOURNAL_ROTATE_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(crate::constants::JOURNAL_ROTATE_BYTES),
             stats: StoreStats::default(),
         });
         monoio::spawn(store.clone().commit_loop());
@@ -826,6 +833,11 @@ impl Store {
     pub fn index_counts(&self) -> (usize, u64, usize) {
         let index = self.index.borrow();
         (index.objects.len(), index.key_bytes, index.uploads.len())
+    }
+
+    /// The journal generation in use (it grows by one at every checkpoint).
+    pub fn journal_generation(&self) -> u64 {
+        self.journal.borrow().generation()
     }
 
     /// Blocks allocated on all devices (space accounting, for tests and metrics).
