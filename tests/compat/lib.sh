@@ -37,7 +37,8 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-tessera_stop() {
+# Stops the node process (SIGTERM, then SIGKILL after the timeout); keeps its data.
+tessera_stop_process() {
     local pid="$TESSERA_PID"
     TESSERA_PID=""
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -52,6 +53,11 @@ tessera_stop() {
         fi
         wait "$pid" 2>/dev/null || true
     fi
+}
+
+# Stops the node and removes its work dir (unless TESSERA_KEEP is set).
+tessera_stop() {
+    tessera_stop_process
     if [ -n "$TESSERA_WORK" ] && [ -d "$TESSERA_WORK" ] && [ -z "${TESSERA_KEEP:-}" ]; then
         rm -rf "$TESSERA_WORK"
     fi
@@ -79,12 +85,23 @@ tessera_start() {
     printf '%s:%s\n%s:%s\n%s:%s\n' "$AK" "$SK" "$ALT_AK" "$ALT_SK" "$TENANT_AK" "$TENANT_SK" \
         >"$TESSERA_WORK/credentials"
     chmod 600 "$TESSERA_WORK/credentials"
+    trap tessera_on_exit EXIT
+    trap 'exit 130' INT TERM
+    tessera_launch
+}
+
+# Stops the node and starts it again on the same data dir (new ports).
+tessera_restart() {
+    tessera_stop_process
+    tessera_launch
+}
+
+# Starts the binary on the current TESSERA_WORK and waits until it is healthy.
+tessera_launch() {
     TESSERA_PORT="$(free_port)"
     TESSERA_ADMIN_PORT="$(free_port)"
     while [ "$TESSERA_ADMIN_PORT" = "$TESSERA_PORT" ]; do TESSERA_ADMIN_PORT="$(free_port)"; done
     TESSERA_ENDPOINT="http://127.0.0.1:$TESSERA_PORT"
-    trap tessera_on_exit EXIT
-    trap 'exit 130' INT TERM
     "$TESSERA_BIN" serve --data-dir "$TESSERA_DATA_DIR" \
         --listen "127.0.0.1:$TESSERA_PORT" --admin-listen "127.0.0.1:$TESSERA_ADMIN_PORT" \
         --credentials "$TESSERA_WORK/credentials" --cores 2 >"$TESSERA_LOG" 2>&1 &

@@ -158,15 +158,16 @@ fn random_token(len: usize, alphabet: &[u8]) -> String {
 }
 
 /// The node's identity, stored in the data dir; devices are labelled with it.
-pub fn node_id(data_dir: &Path) -> Result<String, ConfigError> {
+/// Returns the id and whether it was created just now (a fresh data dir).
+pub fn node_id(data_dir: &Path) -> Result<(String, bool), ConfigError> {
     let path = data_dir.join("node.id");
     if let Ok(id) = fs::read_to_string(&path) {
-        return Ok(id.trim().to_string());
+        return Ok((id.trim().to_string(), false));
     }
     fs::create_dir_all(data_dir)
         .map_err(|e| ConfigError::Io(format!("{}: {e}", data_dir.display())))?;
     let id = format!("{:016x}", rand::random::<u64>());
     fs::write(&path, format!("{id}\n"))
         .map_err(|e| ConfigError::Io(format!("{}: {e}", path.display())))?;
-    Ok(id)
+    Ok((id, true))
 }

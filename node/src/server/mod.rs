@@ -26,8 +26,13 @@ pub fn serve(
     config: Config,
     credentials: std::collections::HashMap<String, String>,
 ) -> Result<(), ConfigError> {
-    let node_id = config::node_id(&config.data_dir)?;
-    let devices = device::validate(&config.devices, &node_id, config.devices_emulated);
+    let (node_id, fresh) = config::node_id(&config.data_dir)?;
+    // Emulated devices are created on a fresh data dir (or when none exists yet: a first
+    // start that stopped early); later, one missing device directory is a lost device
+    // (down), not something to recreate empty and trust.
+    let none_exist = config.devices.iter().all(|p| !p.exists());
+    let create = config.devices_emulated && (fresh || none_exist);
+    let devices = device::validate(&config.devices, &node_id, create);
     if let Some(d) = devices.iter().find(|d| d.no_direct_io) {
         return Err(ConfigError::Invalid(format!(
             "device {} ({}) cannot be used: {}. Tessera needs O_DIRECT on every data device (ext4, xfs; not tmpfs without alignment, not overlayfs)",
