@@ -113,20 +113,25 @@ start_tessera
 start_s3s
 servers=("tessera 127.0.0.1:19000 $AK $SK $TESSERA_PID" "s3s-fs 127.0.0.1:19100 $AK $SK $S3S_PID")
 if start_garage; then servers+=("garage 127.0.0.1:19200 $GARAGE_AK $GARAGE_SK $GARAGE_PID"); fi
+workloads=(
+    "get --obj.size 4KiB --objects 1000 --concurrent 16" "get --obj.size 4KiB --objects 1000 --concurrent 64"
+    "put --obj.size 4KiB --concurrent 16" "put --obj.size 4KiB --concurrent 64"
+    "get --obj.size 64KiB --objects 500 --concurrent 16" "get --obj.size 64KiB --objects 500 --concurrent 64"
+    "put --obj.size 64KiB --concurrent 16" "put --obj.size 64KiB --concurrent 64"
+    "get --obj.size 1MiB --objects 200 --concurrent 16" "get --obj.size 1MiB --objects 200 --concurrent 64"
+    "put --obj.size 1MiB --concurrent 16" "put --obj.size 1MiB --concurrent 64"
+    "get --obj.size 16MiB --objects 32 --concurrent 16" "get --obj.size 16MiB --objects 32 --concurrent 64"
+    "put --obj.size 16MiB --concurrent 16" "put --obj.size 16MiB --concurrent 64"
+    "mixed --obj.size 1MiB --objects 200 --concurrent 16"
+    "list --obj.size 1KB --objects 10000 --concurrent 1"
+)
+[ -n "${LIST_1M:-}" ] && workloads+=("list --obj.size 1 --objects 1000000 --concurrent 8")
+# ONLY="get --obj.size 4KiB ..." runs that one workload instead.
+[ -n "${ONLY:-}" ] && workloads=("$ONLY")
 {
 echo "| server | workload | MiB/s | req/s | p50 ms | p99 ms | server CPU µs/req |"
 echo "|---|---|---|---|---|---|---|"
-for workload in \
-    "get --obj.size 4KiB --objects 1000 --concurrent 16" "get --obj.size 4KiB --objects 1000 --concurrent 64" \
-    "put --obj.size 4KiB --concurrent 16" "put --obj.size 4KiB --concurrent 64" \
-    "get --obj.size 64KiB --objects 500 --concurrent 16" "get --obj.size 64KiB --objects 500 --concurrent 64" \
-    "put --obj.size 64KiB --concurrent 16" "put --obj.size 64KiB --concurrent 64" \
-    "get --obj.size 1MiB --objects 200 --concurrent 16" "get --obj.size 1MiB --objects 200 --concurrent 64" \
-    "put --obj.size 1MiB --concurrent 16" "put --obj.size 1MiB --concurrent 64" \
-    "get --obj.size 16MiB --objects 32 --concurrent 16" "get --obj.size 16MiB --objects 32 --concurrent 64" \
-    "put --obj.size 16MiB --concurrent 16" "put --obj.size 16MiB --concurrent 64" \
-    "mixed --obj.size 1MiB --objects 200 --concurrent 16" \
-    "list --obj.size 1KB --objects 10000 --concurrent 1" ${LIST_1M:+"list --obj.size 1 --objects 1000000 --concurrent 8"}; do
+for workload in "${workloads[@]}"; do
     for s in "${servers[@]}"; do
         read -r name host ak sk pid <<<"$s"
         if [ "$name" = s3s-fs ] && [[ "$workload" == *1000000* ]]; then
