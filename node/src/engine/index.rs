@@ -314,35 +314,41 @@ impl Index {
                 };
             }
         }
+        // One ordered walk; it seeks again only to jump past a rolled-up common prefix.
         let mut items = Vec::new();
-        while items.len() < limit {
-            let range = (start.as_ref().map(|v| v.as_slice()), Bound::Unbounded);
-            let Some((key, entry)) = self.objects.range::<[u8], _>(range).next() else {
-                break;
-            };
-            if !key.starts_with(&full_prefix) {
-                break;
-            }
-            let user_key = &key[base.len()..];
-            if let Some(cp) = delimiter.and_then(|d| rolled_prefix(user_key, prefix, d)) {
-                let Some(next) = prefix_successor(&composite_key(bucket, &cp)) else {
+        let mut cursor = start;
+        loop {
+            let mut reseek = None;
+            let range = (cursor.as_ref().map(|v| v.as_slice()), Bound::Unbounded);
+            for (key, entry) in self.objects.range::<[u8], _>(range) {
+                if items.len() >= limit || !key.starts_with(&full_prefix) {
+                    return items;
+                }
+                let user_key = &key[base.len()..];
+                if let Some(cp) = delimiter.and_then(|d| rolled_prefix(user_key, prefix, d)) {
+                    let next = prefix_successor(&composite_key(bucket, &cp));
                     items.push(ListItem::Prefix(cp));
-                    break;
-                };
-                items.push(ListItem::Prefix(cp));
-                start = Bound::Included(next);
-                continue;
+                    match next {
+                        Some(next) => {
+                            reseek = Some(next);
+                            break;
+                        }
+                        None => return items,
+                    }
+                }
+                items.push(ListItem::Object {
+                    key: user_key.to_vec(),
+                    size: entry.size,
+                    etag: entry.etag,
+                    parts_count: entry.parts_count,
+                    mtime_ms: entry.mtime_ms,
+                });
             }
-            items.push(ListItem::Object {
-                key: user_key.to_vec(),
-                size: entry.size,
-                etag: entry.etag,
-                parts_count: entry.parts_count,
-                mtime_ms: entry.mtime_ms,
-            });
-            start = Bound::Excluded(key.to_vec());
+            match reseek {
+                Some(next) => cursor = Bound::Included(next),
+                None => return items,
+            }
         }
-        items
     }
 }
 
