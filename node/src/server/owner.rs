@@ -4,7 +4,6 @@
 //!
 //! Replies are plain `Send` data (`ObjectInfo`, byte chunks): nothing core-local leaves.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -459,13 +458,12 @@ fn resolve_range(entry: &Entry, req: &GetRequest) -> Result<Span, S3Error> {
     }
 }
 
-/// Merges per-core listing pages (each sorted) into one sorted page without duplicates.
+/// Merges per-core listing pages (each sorted) into one sorted page without duplicates (a
+/// common prefix can come from several cores). The stable sort finds the sorted runs, so this
+/// is a k-way merge without copying any key.
 pub fn merge_lists(pages: Vec<Vec<ListItem>>) -> Vec<ListItem> {
-    let mut merged: BTreeMap<Vec<u8>, ListItem> = BTreeMap::new();
-    for page in pages {
-        for item in page {
-            merged.entry(item.sort_key().to_vec()).or_insert(item);
-        }
-    }
-    merged.into_values().collect()
+    let mut merged: Vec<ListItem> = pages.into_iter().flatten().collect();
+    merged.sort_by(|a, b| a.sort_key().cmp(b.sort_key()));
+    merged.dedup_by(|a, b| a.sort_key() == b.sort_key());
+    merged
 }
