@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit and model tests, live-node tests with aws-sdk-s3, crash and fault
 # tests, then the live scripts (metrics, tessera-bench), the compatibility scripts (aws cli,
-# boto3, s3cmd, rclone) and the s3-tests conformance suite against real nodes. Needs the
-# tools `.ci/run` installs. Every script runs even if an earlier one failed; the exit status
-# says whether all passed.
+# boto3, s3cmd, rclone) and the s3-tests conformance suite against real nodes. Installs
+# those clients first when missing (tests/install-deps.sh). Every step runs even if an
+# earlier one failed; the exit status says whether all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+bash tests/install-deps.sh || exit 1
 failed=()
 step() {
     local name=$1
