@@ -18,7 +18,16 @@ struct LoopMount {
 
 impl Drop for LoopMount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
+        // monoio closes files asynchronously, so descriptors of the dropped stores may still be
+        // open: fall back to a lazy unmount, which completes when they close (at exit at the
+        // latest), and the loop device (autoclear) goes with it.
+        let unmounted = Command::new("umount")
+            .arg(&self.mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        }
         let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
     }
 }
