@@ -110,7 +110,7 @@ pub fn stripe_extents(stripe: &Stripe, out: &mut Vec<Extent>) {
     }
 }
 
-fn part_extents(part: &PartLoc, out: &mut Vec<Extent>) {
+pub fn part_extents(part: &PartLoc, out: &mut Vec<Extent>) {
     for stripe in part.stripes.iter() {
         stripe_extents(stripe, out);
     }

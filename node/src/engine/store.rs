@@ -297,20 +297,8 @@ impl Store {
             meta,
         };
         let on_fail = entry_extents(&entry);
-        let check = Check::Write {
-            key: ckey.clone(),
-            cond,
-        };
-        self.submit(Pending::new(
-            vec![Record::Put {
-                key: ckey,
-                entry: entry.clone(),
-            }],
-            check,
-            dirty,
-            on_fail,
-        ))
-        .await?;
+        self.submit(put_pending(ckey, &entry, cond, dirty, on_fail))
+            .await?;
         Ok(entry)
     }
 
@@ -332,20 +320,8 @@ impl Store {
             meta,
         };
         if size == 0 {
-            let check = Check::Write {
-                key: ckey.clone(),
-                cond,
-            };
-            self.submit(Pending::new(
-                vec![Record::Put {
-                    key: ckey,
-                    entry: entry.clone(),
-                }],
-                check,
-                0,
-                Vec::new(),
-            ))
-            .await?;
+            self.submit(put_pending(ckey, &entry, cond, 0, Vec::new()))
+                .await?;
             return Ok(entry);
         }
         let crc = crc32c::crc32c(&data);
@@ -356,19 +332,7 @@ impl Store {
             len: size as u32,
             crc,
         };
-        let check = Check::Write {
-            key: ckey.clone(),
-            cond,
-        };
-        let mut pending = Pending::new(
-            vec![Record::Put {
-                key: ckey,
-                entry: entry.clone(),
-            }],
-            check,
-            0,
-            Vec::new(),
-        );
+        let mut pending = put_pending(ckey, &entry, cond, 0, Vec::new());
         pending.packed = true;
         let stripe = self.submit(pending).await?;
         entry.loc = Location::Packed {
@@ -620,7 +584,8 @@ impl Store {
             Received::Striped { part, dirty, .. } => (part, dirty),
             Received::Small { .. } => unreachable!("parts are never packed"),
         };
-        let on_fail = part_extents(&part);
+        let mut on_fail = Vec::new();
+        super::index::part_extents(&part, &mut on_fail);
         let record = Record::UploadPart {
             id,
             part: part.clone(),
@@ -930,19 +895,37 @@ pub(super) fn check_cond(cond: &WriteCond, current: Option<&str>) -> Result<(), 
     .map_err(StorageError::Client)
 }
 
-fn part_extents(part: &PartLoc) -> Vec<Extent> {
+fn entry_extents(entry: &Entry) -> Vec<Extent> {
     let mut out = Vec::new();
-    for s in part.stripes.iter() {
-        super::index::stripe_extents(s, &mut out);
+    if let Location::Parts(parts) = &entry.loc {
+        for part in parts.iter() {
+            super::index::part_extents(part, &mut out);
+        }
     }
     out
 }
 
-fn entry_extents(entry: &Entry) -> Vec<Extent> {
-    match &entry.loc {
-        Location::Parts(parts) => parts.iter().flat_map(part_extents).collect(),
-        _ => Vec::new(),
-    }
+/// The group-commit request of a PUT: one Put record, checked against `cond` at commit.
+fn put_pending(
+    ckey: Vec<u8>,
+    entry: &Entry,
+    cond: WriteCond,
+    dirty: u64,
+    on_fail: Vec<Extent>,
+) -> Pending {
+    let check = Check::Write {
+        key: ckey.clone(),
+        cond,
+    };
+    Pending::new(
+        vec![Record::Put {
+            key: ckey,
+            entry: entry.clone(),
+        }],
+        check,
+        dirty,
+        on_fail,
+    )
 }
 
 /// Records that rebuild `index` (the checkpoint payload): buckets, packed stripes, objects,
