@@ -387,12 +387,12 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
         });
     }
     let (first, mut pos) = ctx.store.read_chunk(&entry, start, end).await.map_err(s3)?;
-    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH);
+    // Nobody reads the channel before this function returns, so it must hold the whole first
+    // stripe: up to k pieces, more than the usual depth with wide geometries (6+2, 12+4).
+    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH.max(first.len()));
     for piece in first {
-        // The channel is fresh: at most a few pieces per stripe; `force_send` would evict.
-        if tx.try_send(Ok(piece.clone())).is_err() {
-            let _ = tx.send(Ok(piece)).await;
-        }
+        let queued = tx.try_send(Ok(piece));
+        debug_assert!(queued.is_ok(), "the channel has room for the first stripe");
     }
     let store = ctx.store.clone();
     monoio::spawn(async move {
