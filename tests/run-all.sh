@@ -7,6 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+# A one-shot build gains nothing from incremental state, and it costs gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 bash tests/install-deps.sh || exit 1
 failed=()
 step() {
@@ -19,6 +21,7 @@ step() {
     fi
 }
 cargo build --workspace --all-targets || exit 1
+echo "disk after build: $(du -sh target 2>/dev/null | cut -f1) in target/, $(df -h . | awk 'NR==2 {print $4}') free"
 step "cargo test" cargo test --workspace -- --test-threads=2
 step "crash test (kill -9 under load)" python3 tests/crash/crash.py target/debug/tessera --cycles "${TESSERA_CRASH_CYCLES:-20}"
 for script in tests/live/*.sh tests/compat/*.sh tests/s3tests/run.sh; do
