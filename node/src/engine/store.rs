@@ -637,8 +637,7 @@ impl Store {
                 crate::proto::error::S3ErrorCode::MalformedXML.into(),
             ));
         }
-        use md5::Digest;
-        let etag: [u8; 16] = md5::Md5::digest(&md5s).into();
+        let etag: [u8; 16] = md5_many::md5(&md5s);
         let size = parts.iter().map(|p| p.size).sum();
         let entry = Entry {
             size,

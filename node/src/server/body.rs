@@ -8,6 +8,7 @@ use bytes::Bytes;
 use sha2::Digest;
 
 use super::conn::{Body, Conn};
+use super::md5lanes;
 use crate::constants::BODY_CHUNK_BYTES;
 use crate::engine::store::BodyMsg;
 use crate::proto::checksum::{self, ChecksumAlgo, Hasher, Md5Hasher};
@@ -18,9 +19,16 @@ use crate::proto::sigv4::PayloadHash;
 /// A verified body: its MD5 and the checksum to store (header name, base64 value).
 type Verified = ([u8; 16], Option<(String, String)>);
 
+/// Where the body's MD5 is computed: inline for a body that arrived in one read, else in
+/// this core's SIMD lanes together with the other uploads in flight (`md5lanes`).
+enum Md5Sink {
+    Inline(Md5Hasher),
+    Lanes(md5lanes::Stream),
+}
+
 /// What the client declared about the body, and running hashes to check it.
 pub struct Verifier {
-    md5: Md5Hasher,
+    md5: Md5Sink,
     content_md5: Option<[u8; 16]>,
     sha256: Option<(sha2::Sha256, [u8; 32])>,
     checksum: Option<(Hasher, Option<String>)>,
@@ -66,7 +74,7 @@ impl Verifier {
             None => None,
         };
         Ok(Verifier {
-            md5: Md5Hasher::new(),
+            md5: Md5Sink::Inline(Md5Hasher::new()),
             content_md5,
             sha256,
             checksum,
@@ -84,9 +92,12 @@ impl Verifier {
         }
     }
 
+    /// Hashes `data` into everything but a lanes MD5 (`pump` queues that itself).
     fn update(&mut self, data: &[u8]) {
         self.received += data.len() as u64;
-        self.md5.update(data);
+        if let Md5Sink::Inline(h) = &mut self.md5 {
+            h.update(data);
+        }
         if let Some((h, _)) = &mut self.sha256 {
             h.update(data);
         }
@@ -96,8 +107,11 @@ impl Verifier {
     }
 
     /// Checks everything at the end of the body; returns (MD5, stored checksum).
-    fn finish(self, trailers: &[(String, String)]) -> Result<Verified, S3Error> {
-        let md5 = self.md5.finish();
+    async fn finish(self, trailers: &[(String, String)]) -> Result<Verified, S3Error> {
+        let md5 = match self.md5 {
+            Md5Sink::Inline(h) => h.finish(),
+            Md5Sink::Lanes(s) => s.finish().await,
+        };
         if let Some(expected) = self.decoded_length {
             if expected != self.received {
                 return Err(S3ErrorCode::IncompleteBody.into());
@@ -164,11 +178,18 @@ pub async fn pump(
             }
         };
         if !chunk.is_empty() {
+            // A body that did not arrive in one read is long: hash it in the lanes.
+            if more && verifier.received == 0 {
+                verifier.md5 = Md5Sink::Lanes(md5lanes::Stream::new());
+            }
             verifier.update(&chunk);
             let data = Bytes::from(std::mem::replace(
                 &mut chunk,
                 Vec::with_capacity(BODY_CHUNK_BYTES),
             ));
+            if let Md5Sink::Lanes(s) = &mut verifier.md5 {
+                s.update(data.clone()).await;
+            }
             if tx.send(BodyMsg::Data(data)).await.is_err() {
                 // The owner gave up (it will say why in its reply); stop reading.
                 return Ok(None);
@@ -178,7 +199,7 @@ pub async fn pump(
             break;
         }
     }
-    match verifier.finish(body.trailers()) {
+    match verifier.finish(body.trailers()).await {
         Ok((md5, checksum)) => {
             let echoed = checksum.clone();
             let _ = tx.send(BodyMsg::End { md5, checksum }).await;
@@ -205,6 +226,6 @@ pub async fn read_small(
         }
     }
     verifier.update(&out);
-    verifier.finish(body.trailers())?;
+    verifier.finish(body.trailers()).await?;
     Ok(out)
 }
