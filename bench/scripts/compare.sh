@@ -4,6 +4,7 @@
 # from /proc. Prints a markdown table (also written to $OUT, default /tmp/tessera-compare.md).
 #
 #   bench/scripts/compare.sh [SECONDS_PER_RUN]      (LIST_1M=1 adds a 1,000,000-key listing)
+#   ONLY="put --obj.size 1MiB --concurrent 16" SERVERS="tessera s3s-fs" BASELINE=/tmp/old-tessera …
 #
 # Needs: cargo build --release -p tessera -p tessera-bench; s3s-fs (cargo install
 # s3s-fs@0.14.1 --features binary --locked); garage optional (cargo install garage@2.5.0
@@ -19,12 +20,14 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 bench=target/release/tessera-bench
 
+# start_tessera BINARY NAME PORT: S3 on PORT, admin on PORT+1; sets STARTED_PID.
 start_tessera() {
-    target/release/tessera serve --data-dir "$work/tessera" --listen 127.0.0.1:19000 --admin-listen 127.0.0.1:19001 \
-        --access-key "$AK" --secret-key "$SK" >"$work/tessera.log" 2>&1 &
-    pids+=($!); TESSERA_PID=$!
-    for _ in $(seq 100); do curl -sf http://127.0.0.1:19001/health >/dev/null && return; sleep 0.1; done
-    echo "tessera did not start" >&2; exit 1
+    local bin=$1 name=$2 port=$3
+    "$bin" serve --data-dir "$work/$name" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+        --access-key "$AK" --secret-key "$SK" >"$work/$name.log" 2>&1 &
+    pids+=($!); STARTED_PID=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/health" >/dev/null && return; sleep 0.1; done
+    echo "$name did not start" >&2; exit 1
 }
 
 start_s3s() {
@@ -109,9 +112,15 @@ print(f"| {name} | {args}{note} | {mib:.1f} | {rps:.0f} | {p50:.2f} | {p99:.2f} 
 PY
 }
 
-start_tessera
+start_tessera target/release/tessera tessera 19000
+servers=("tessera 127.0.0.1:19000 $AK $SK $STARTED_PID")
+# BASELINE=/path/to/an/older/tessera adds it as "tessera-base": an A/B of two builds, same run.
+if [ -n "${BASELINE:-}" ]; then
+    start_tessera "$BASELINE" tessera-base 19010
+    servers+=("tessera-base 127.0.0.1:19010 $AK $SK $STARTED_PID")
+fi
 start_s3s
-servers=("tessera 127.0.0.1:19000 $AK $SK $TESSERA_PID" "s3s-fs 127.0.0.1:19100 $AK $SK $S3S_PID")
+servers+=("s3s-fs 127.0.0.1:19100 $AK $SK $S3S_PID")
 if start_garage; then servers+=("garage 127.0.0.1:19200 $GARAGE_AK $GARAGE_SK $GARAGE_PID"); fi
 workloads=(
     "get --obj.size 4KiB --objects 1000 --concurrent 16" "get --obj.size 4KiB --objects 1000 --concurrent 64"

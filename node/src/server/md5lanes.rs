@@ -6,8 +6,11 @@
 //! can share SIMD lanes (8 with AVX2, 16 with AVX-512; `md5_many`). Each core has one worker
 //! task; an upload hands it chunks (reference-counted `Bytes`, no copy) and goes on reading
 //! its socket; the worker hashes the front chunk of every stream that has one in a single
-//! `update_many` call. Batching regulates itself: the more hashing falls behind, the more
-//! streams wait with a chunk, the wider the next batch.
+//! `update_many` call. Narrow batches gain nothing (fewer than 8 lanes hash no faster than
+//! one stream at a time), so the worker waits for a wide one: it runs when every open stream
+//! (or `WIDE` of them) has a chunk queued, or `BATCH_WAIT` after the first chunk was queued —
+//! a bound on the latency it adds (an upload alone on its core never waits). Nothing waits for an idle
+//! client: one that stalls holds at most `MAX_QUEUED` chunks until its body times out.
 //!
 //! Invariants: a stream's chunks are hashed in the order given; at most `MAX_QUEUED` chunks
 //! wait per stream (the upload waits before queueing more, so memory stays bounded);
@@ -24,8 +27,13 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use md5_many::{Md5Many, Md5State};
 
-/// Chunks that may wait per stream before its upload must wait.
-const MAX_QUEUED: usize = 2;
+/// Chunks that may wait per stream before its upload must wait (4 × 256 KiB: a 1 MiB PUT is
+/// read whole before its upload waits on the worker).
+const MAX_QUEUED: usize = 4;
+/// How long queued chunks may wait for a wider batch.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_micros(1500);
+/// A batch this wide is run at once (the widest `md5_many` kernel).
+const WIDE: usize = 16;
 /// Streams hashed in one `update_many` call at most.
 const MAX_BATCH: usize = 32;
 
@@ -43,6 +51,8 @@ struct Slot {
 
 struct Inner {
     slots: Vec<Slot>,
+    /// Open streams.
+    live: usize,
     free: Vec<usize>,
     /// Slots with queued chunks, in the order they got them (round-robin fairness).
     ready: VecDeque<usize>,
@@ -56,6 +66,7 @@ struct Inner {
 thread_local! {
     static LANES: Rc<RefCell<Inner>> = Rc::new(RefCell::new(Inner {
         slots: Vec::new(),
+        live: 0,
         free: Vec::new(),
         ready: VecDeque::new(),
         worker: None,
@@ -91,6 +102,7 @@ impl Stream {
             debug_assert!(!s.live && s.queue.is_empty());
             s.state = Md5State::new();
             s.live = true;
+            i.live += 1;
             slot
         };
         Stream { inner, slot }
@@ -119,10 +131,8 @@ impl Stream {
         if !s.in_ready {
             s.in_ready = true;
             i.ready.push_back(self.slot);
-            if let Some(w) = i.worker.take() {
-                w.wake();
-            }
         }
+        i.wake_worker();
     }
 
     /// Waits until every queued chunk is hashed; returns the digest.
@@ -155,6 +165,27 @@ impl Drop for Stream {
         s.waiter = None;
         s.live = false;
         i.free.push(self.slot);
+        debug_assert!(i.live > 0);
+        i.live -= 1;
+        // One stream fewer may complete "every open stream has a chunk".
+        i.wake_worker();
+    }
+}
+
+impl Inner {
+    fn wake_worker(&mut self) {
+        if let Some(w) = self.worker.take() {
+            w.wake();
+        }
+    }
+
+    /// Whether a batch is as wide as it will get: every open stream has a chunk queued, or
+    /// `WIDE` of them do.
+    fn batch_due(&self) -> bool {
+        if self.ready.is_empty() {
+            return false;
+        }
+        self.ready.len() >= self.live.min(WIDE)
     }
 }
 
@@ -182,6 +213,30 @@ impl Future for YieldNow {
     }
 }
 
+/// Hashes `inputs[n]` into `states[n]`, in groups `md5_many` runs fast: 16 or 8 lanes at
+/// once, the rest one stream at a time. Measured (AVX-512 machine, 256 KiB chunks): one
+/// stream 0.92 GB/s; 8 lanes 2.9 GB/s; 16 lanes 6.4 GB/s; but 6 lanes 0.26 GB/s — other
+/// widths take a slow generic path.
+fn hash_batch(engine: Md5Many, states: &mut [Md5State], inputs: &[&[u8]]) {
+    debug_assert_eq!(states.len(), inputs.len());
+    let lanes = engine.lanes();
+    let mut start = 0;
+    while start < states.len() {
+        let left = states.len() - start;
+        let width = [16, 8]
+            .into_iter()
+            .find(|&w| w <= lanes && w <= left)
+            .unwrap_or(1);
+        let end = start + width;
+        if width == 1 {
+            states[start].update(inputs[start]);
+        } else {
+            engine.update_many(&mut states[start..end], &inputs[start..end]);
+        }
+        start = end;
+    }
+}
+
 /// Marks the worker gone when its task is dropped (its runtime ended), so a later runtime on
 /// the same thread starts a new one.
 struct WorkerGuard(Rc<RefCell<Inner>>);
@@ -204,14 +259,25 @@ async fn worker(inner: Rc<RefCell<Inner>>) {
     loop {
         poll_fn(|cx| {
             let mut i = inner.borrow_mut();
-            if i.ready.is_empty() {
+            if !i.ready.is_empty() {
+                Poll::Ready(())
+            } else {
                 i.worker = Some(cx.waker().clone());
                 Poll::Pending
-            } else {
-                Poll::Ready(())
             }
         })
         .await;
+        let due = poll_fn(|cx| {
+            let mut i = inner.borrow_mut();
+            if i.batch_due() {
+                Poll::Ready(())
+            } else {
+                i.worker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        });
+        // The runtime must have timers (the node's cores do).
+        let _ = monoio::time::timeout(BATCH_WAIT, due).await;
         YieldNow(false).await;
         {
             let mut i = inner.borrow_mut();
@@ -234,7 +300,7 @@ async fn worker(inner: Rc<RefCell<Inner>>) {
         }
         {
             let inputs: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
-            engine.update_many(&mut states, &inputs);
+            hash_batch(engine, &mut states, &inputs);
         }
         let mut i = inner.borrow_mut();
         i.batches += 1;
@@ -277,6 +343,7 @@ mod tests {
     fn concurrent_streams_hash_like_one_at_a_time() {
         use rand::{Rng, SeedableRng};
         let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
             .build()
             .expect("runtime");
         rt.block_on(async {

@@ -75,6 +75,9 @@ pub struct CoreStats {
     pub index_objects: usize,
     pub index_key_bytes: u64,
     pub uploads: usize,
+    /// MD5 lane batches run and upload chunks hashed in them (`md5lanes`).
+    pub md5_batches: u64,
+    pub md5_chunks: u64,
 }
 
 impl CoreStats {
@@ -121,6 +124,8 @@ impl CoreStats {
             index_objects,
             index_key_bytes,
             uploads,
+            md5_batches: super::md5lanes::counters().0,
+            md5_chunks: super::md5lanes::counters().1,
         }
     }
 }
@@ -186,7 +191,7 @@ pub fn render(cores: &[CoreStats]) -> String {
         );
     }
     let sum = |f: &dyn Fn(&CoreStats) -> u64| cores.iter().map(f).sum::<u64>();
-    let scalars: [(&str, &str, &str, u64); 11] = [
+    let scalars: [(&str, &str, &str, u64); 13] = [
         (
             "tessera_bytes_in_total",
             "counter",
@@ -222,6 +227,18 @@ pub fn render(cores: &[CoreStats]) -> String {
             "counter",
             "Group commits (journal frames).",
             sum(&|c| c.commits),
+        ),
+        (
+            "tessera_md5_lane_batches_total",
+            "counter",
+            "SIMD MD5 batches over concurrent uploads (chunks/batches = average lanes used).",
+            sum(&|c| c.md5_batches),
+        ),
+        (
+            "tessera_md5_lane_chunks_total",
+            "counter",
+            "Upload chunks hashed in SIMD MD5 batches.",
+            sum(&|c| c.md5_chunks),
         ),
         (
             "tessera_commit_records_total",
