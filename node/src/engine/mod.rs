@@ -6,6 +6,7 @@
 
 pub mod aligned;
 pub mod alloc;
+pub mod blockdev;
 pub mod codec;
 pub mod commit;
 pub mod compact;
