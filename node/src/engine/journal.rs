@@ -433,6 +433,34 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_larger_than_its_slot_is_refused_and_the_previous_one_stays() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let loc = fake_block_device(tmp.path(), "blk");
+        let MirrorLoc::Block { label, .. } = loc.clone() else {
+            unreachable!()
+        };
+        let mirrors = vec![(0u16, loc.clone())];
+        let huge = vec![record(2); label.slot_bytes as usize / 19 + 1];
+        assert!(payload(&huge).len() as u64 > label.slot_bytes);
+        block_on(async {
+            Journal::start(0, &mirrors, 1, &payload(&[record(1)])).unwrap();
+            // A state bigger than a slot: no mirror can take it, so the start fails loudly...
+            assert!(matches!(
+                Journal::start(0, &mirrors, 2, &payload(&huge)),
+                Err(StorageError::NoJournalMirror)
+            ));
+        });
+        let err = loc
+            .write_checkpoint(0, 2, &format::encode_checkpoint(2, &payload(&huge)))
+            .unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
+        // ...and nothing was written: generation 1 is what recovery finds.
+        let recovered = recover(0, std::slice::from_ref(&loc)).unwrap();
+        assert_eq!(recovered.records, vec![record(1)]);
+        assert_eq!(recovered.next_generation, 2);
+    }
+
+    #[test]
     fn mixed_dir_and_block_mirrors_recover_from_either() {
         let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
         let dir = tmp.path().join("m0");
