@@ -58,11 +58,19 @@ fn main() {
     encode_bench();
     index_memory();
     let paths: Vec<PathBuf> = (0..6).map(|i| dir.join(format!("d{i}"))).collect();
-    let devices = device::validate(&paths, "bench", true);
     let cores: usize = std::env::var("BENCH_CORES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let devices = device::validate(
+        &paths,
+        device::ValidateOptions {
+            node_id: "bench",
+            create_dirs: true,
+            format_blank: true,
+            cores,
+        },
+    );
     let in_flight = 32;
     println!("engine: {cores} cores (one Store each, as the node runs), {in_flight} requests in flight in all, EC 4+2 over 6 devices");
     let mib = 1024 * 1024;

@@ -41,8 +41,9 @@ struct ServeArgs {
     /// Admin listener address (/health, /metrics).
     #[arg(long, default_value = "127.0.0.1:9001")]
     admin_listen: String,
-    /// Data device: a directory on an O_DIRECT-capable filesystem. Repeatable. Default: 6
-    /// emulated devices DATA_DIR/devices/d0..d5.
+    /// Data device: a directory on an O_DIRECT-capable filesystem, or a raw block device
+    /// (formatted only if blank and the data dir fresh). Repeatable. Default: 6 emulated
+    /// devices DATA_DIR/devices/d0..d5.
     #[arg(long = "device")]
     devices: Vec<PathBuf>,
     /// Erasure coding K+M (default follows the device count: 6 devices -> 4+2).

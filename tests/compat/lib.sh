@@ -96,7 +96,8 @@ tessera_restart() {
     tessera_launch
 }
 
-# Starts the binary on the current TESSERA_WORK and waits until it is healthy.
+# Starts the binary on the current TESSERA_WORK and waits until it is healthy. Extra `serve`
+# flags (e.g. `--device` paths, without spaces) come from TESSERA_SERVE_ARGS.
 tessera_launch() {
     TESSERA_PORT="$(free_port)"
     TESSERA_ADMIN_PORT="$(free_port)"
@@ -104,7 +105,7 @@ tessera_launch() {
     TESSERA_ENDPOINT="http://127.0.0.1:$TESSERA_PORT"
     "$TESSERA_BIN" serve --data-dir "$TESSERA_DATA_DIR" \
         --listen "127.0.0.1:$TESSERA_PORT" --admin-listen "127.0.0.1:$TESSERA_ADMIN_PORT" \
-        --credentials "$TESSERA_WORK/credentials" --cores 2 >"$TESSERA_LOG" 2>&1 &
+        --credentials "$TESSERA_WORK/credentials" --cores 2 ${TESSERA_SERVE_ARGS:-} >"$TESSERA_LOG" 2>&1 &
     TESSERA_PID=$!
     local deadline=$((SECONDS + TESSERA_START_TIMEOUT_S))
     until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$TESSERA_ADMIN_PORT/health" 2>/dev/null; do

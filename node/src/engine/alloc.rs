@@ -1,4 +1,8 @@
-//! Extent allocator for one core's data file on one device.
+//! Extent allocator for one core's data region on one device.
+//!
+//! A directory device's region is a file that grows (no capacity); a block device's region
+//! has a fixed length, and `allocate` returns `None` when no free extent fits and the end would
+//! pass it: the caller turns that into a "device full" error, nothing is written.
 //!
 //! Pure bookkeeping in block units: no I/O. The allocator is not persisted: at recovery it is
 //! rebuilt from the index (every extent an entry references is used, the rest is free), so a
@@ -6,7 +10,8 @@
 //! deletion that freed them is durable (the caller's job, see `store.rs`).
 //!
 //! Invariant: free extents never overlap, never touch (they are coalesced), and lie below
-//! `end`; `by_size` and `by_start` describe the same set.
+//! `end`; `by_size` and `by_start` describe the same set; every allocation made lies below
+//! `capacity` when there is one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +24,8 @@ pub struct Allocator {
     /// First block past every allocation: the file grows from here.
     end: u64,
     used_blocks: u64,
+    /// Blocks in the region (`None`: unbounded, the file grows).
+    capacity: Option<u64>,
 }
 
 impl Allocator {
@@ -26,10 +33,19 @@ impl Allocator {
         Allocator::default()
     }
 
+    /// An empty allocator over `capacity` blocks (`None`: unbounded).
+    pub fn with_capacity(capacity: Option<u64>) -> Allocator {
+        Allocator {
+            capacity,
+            ..Allocator::default()
+        }
+    }
+
     /// Rebuilds an allocator from the used extents `(start, len)` (any order, no overlaps).
-    pub fn from_used(mut used: Vec<(u64, u64)>) -> Allocator {
+    /// Extents past `capacity` are kept (they are referenced) but nothing new goes there.
+    pub fn from_used(mut used: Vec<(u64, u64)>, capacity: Option<u64>) -> Allocator {
         used.sort_unstable();
-        let mut alloc = Allocator::new();
+        let mut alloc = Allocator::with_capacity(capacity);
         let mut cursor = 0;
         for (start, len) in used {
             assert!(start >= cursor, "overlapping extents at block {start}");
@@ -43,21 +59,33 @@ impl Allocator {
         alloc
     }
 
-    /// Allocates `len` blocks: the smallest free extent that fits, else at the end.
-    pub fn allocate(&mut self, len: u64) -> u64 {
+    /// Allocates `len` blocks: the smallest free extent that fits, else at the end. `None`
+    /// when the region is full (nothing changes then).
+    pub fn allocate(&mut self, len: u64) -> Option<u64> {
         assert!(len > 0);
-        self.used_blocks += len;
         if let Some(&(free_len, start)) = self.by_size.range((len, 0)..).next() {
             self.by_size.remove(&(free_len, start));
             self.by_start.remove(&start);
             if free_len > len {
                 self.insert_free(start + len, free_len - len);
             }
-            return start;
+            self.used_blocks += len;
+            return Some(start);
         }
         let start = self.end;
+        if self.capacity.is_some_and(|cap| start + len > cap) {
+            return None;
+        }
         self.end += len;
-        start
+        self.used_blocks += len;
+        debug_assert!(self.capacity.is_none_or(|cap| self.end <= cap));
+        Some(start)
+    }
+
+    /// Whether `len` blocks can be allocated now.
+    pub fn can_allocate(&self, len: u64) -> bool {
+        self.by_size.range((len, 0)..).next().is_some()
+            || self.capacity.is_none_or(|cap| self.end + len <= cap)
     }
 
     /// Returns an extent. Coalesces with free neighbours, and shrinks `end` when it was last.
@@ -134,13 +162,13 @@ mod tests {
     #[test]
     fn allocate_free_coalesce() {
         let mut a = Allocator::new();
-        let x = a.allocate(4);
-        let y = a.allocate(2);
-        let z = a.allocate(3);
+        let x = a.allocate(4).unwrap();
+        let y = a.allocate(2).unwrap();
+        let z = a.allocate(3).unwrap();
         assert_eq!((x, y, z), (0, 4, 6));
         a.free(y, 2);
         a.check();
-        assert_eq!(a.allocate(1), 4, "best fit reuses the hole");
+        assert_eq!(a.allocate(1), Some(4), "best fit reuses the hole");
         a.free(4, 1);
         a.free(x, 4);
         a.check();
@@ -158,7 +186,7 @@ mod tests {
         for _ in 0..5000 {
             if live.is_empty() || rng.gen_bool(0.55) {
                 let len = rng.gen_range(1..20);
-                let start = a.allocate(len);
+                let start = a.allocate(len).unwrap();
                 for &(s, l) in &live {
                     assert!(start + len <= s || s + l <= start, "overlap");
                 }
@@ -169,8 +197,29 @@ mod tests {
             }
             a.check();
         }
-        let rebuilt = Allocator::from_used(live.clone());
+        let rebuilt = Allocator::from_used(live.clone(), None);
         rebuilt.check();
         assert_eq!(rebuilt.used_blocks(), a.used_blocks());
+    }
+
+    #[test]
+    fn bounded_region_refuses_past_capacity_and_reuses_holes() {
+        let mut a = Allocator::with_capacity(Some(10));
+        assert_eq!(a.allocate(6), Some(0));
+        assert!(!a.can_allocate(5));
+        assert_eq!(a.allocate(5), None, "would pass the end of the region");
+        a.check();
+        assert_eq!(a.used_blocks(), 6, "a refused allocation changes nothing");
+        assert_eq!(a.allocate(4), Some(6));
+        assert_eq!(a.allocate(1), None);
+        a.free(0, 6);
+        assert!(a.can_allocate(6));
+        assert_eq!(a.allocate(5), Some(0), "a freed hole is used again");
+        a.check();
+        let rebuilt = Allocator::from_used(vec![(6, 4), (0, 5)], Some(10));
+        assert_eq!(rebuilt.used_blocks(), 9);
+        let mut rebuilt = rebuilt;
+        assert_eq!(rebuilt.allocate(2), None);
+        assert_eq!(rebuilt.allocate(1), Some(5));
     }
 }

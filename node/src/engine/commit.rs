@@ -214,6 +214,12 @@ impl Store {
         for record in &records {
             record.encode(&mut payload);
         }
+        // A bounded journal (a block device's slot) that cannot take this frame is rotated
+        // first: the checkpoint captures the index as it is, without this batch, whose frame
+        // then goes to the new generation. A frame larger than a whole slot fails the batch.
+        if !self.journal.borrow().fits(payload.len()) {
+            self.rotate_journal();
+        }
         let journal = self.journal.borrow().clone();
         if let Err(e) = journal.append(&payload).await {
             self.fail_batch(accepted, packed, e);
@@ -236,7 +242,10 @@ impl Store {
             let id = if pending.packed { packed_id } else { 0 };
             pending.answer(Ok(id));
         }
-        let rotate = journal.bytes() > self.journal_rotate_bytes;
+        // Rotate at the configured size, or at half a bounded slot so that a batch rarely has
+        // to rotate before its own frame.
+        let rotate_bytes = self.journal_rotate_bytes.min(journal.capacity_bytes() / 2);
+        let rotate = journal.bytes() > rotate_bytes;
         // Our handle must be gone before rotating: the journal is replaced in place.
         drop(journal);
         if rotate {

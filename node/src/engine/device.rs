@@ -1,19 +1,39 @@
-//! Data devices: validating them at start, and opening one core's files on each.
+//! Data devices: validating them at start, and opening one core's data region on each.
 //!
-//! A device is a directory on an O_DIRECT-capable filesystem (raw block devices: planned, see
-//! docs). Layout inside it: `tessera/device.id` (which node and slot it belongs to),
-//! `tessera/core-C.data` (core C's data region, written only by core C), and on the journal
-//! mirrors `tessera/core-C.journal-G` / `tessera/core-C.ckpt-G`.
+//! A device is either a directory on an O_DIRECT-capable filesystem or a raw block device.
+//! - Directory: `tessera/device.id` (which node and slot it belongs to), `tessera/core-C.data`
+//!   (core C's data region, written only by core C, growing as needed), and on the journal
+//!   mirrors `tessera/core-C.journal-G` / `tessera/core-C.ckpt-G`.
+//! - Block device: a label in block 0 (node, slot, core count, region layout; `blockdev.rs`),
+//!   then per core two checkpoint slots and two journal slots, then per core a fixed-size data
+//!   region. Core C's "data file" is the device at the region's offset, bounded by its length.
 //!
 //! A device that is missing, unreadable or of another node is *down*: the node still starts
-//! if no more than `m` devices are down, says so loudly, and serves degraded.
+//! if no more than `m` devices are down, says so loudly, and serves degraded. A block device
+//! is formatted (labelled) only when it is blank (block 0 all zeros) *and* the node is fresh;
+//! a block device holding anything else that is not this node's label is never written.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::blockdev::{self, Block0, Label};
+use super::mirror::MirrorLoc;
 use crate::constants::BLOCK_BYTES;
+
+/// How `validate` may treat what it finds.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidateOptions<'a> {
+    /// The node the devices must belong to.
+    pub node_id: &'a str,
+    /// Create missing device directories (emulated devices of a fresh node).
+    pub create_dirs: bool,
+    /// Format blank block devices (a fresh node only).
+    pub format_blank: bool,
+    /// Cores of this node: a block device's layout is per core and must match.
+    pub cores: usize,
+}
 
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
@@ -27,6 +47,8 @@ pub struct DeviceInfo {
     pub no_direct_io: bool,
     pub dio_offset_align: u32,
     pub dio_mem_align: u32,
+    /// `Some` for a raw block device: its label (and so its layout).
+    pub block: Option<Label>,
 }
 
 impl DeviceInfo {
@@ -36,6 +58,25 @@ impl DeviceInfo {
     pub fn data_path(&self, core: usize) -> PathBuf {
         self.dir().join(format!("core-{core}.data"))
     }
+    /// Where this device keeps journals and checkpoints when it is a journal mirror.
+    pub fn mirror_loc(&self) -> MirrorLoc {
+        match &self.block {
+            Some(label) => MirrorLoc::Block {
+                path: self.path.clone(),
+                label: label.clone(),
+            },
+            None => MirrorLoc::Dir(self.dir()),
+        }
+    }
+}
+
+/// One core's data region on one device, opened for O_DIRECT I/O through io_uring: byte `x`
+/// of the region is byte `base + x` of `file`. `capacity_blocks` is `None` for a directory
+/// device (the file grows).
+pub struct DataRegion {
+    pub file: monoio::fs::File,
+    pub base: u64,
+    pub capacity_blocks: Option<u64>,
 }
 
 /// What `statx(STATX_DIOALIGN)` says about O_DIRECT on a file: (mem align, offset align);
@@ -114,9 +155,9 @@ fn probe_direct_io(dir: &Path) -> Result<(u32, u32), String> {
     result
 }
 
-/// Validates every device at start. `node_id` ties devices to this node: a device labelled
-/// for another node is refused (down). Returns one `DeviceInfo` per path, in order.
-pub fn validate(paths: &[PathBuf], node_id: &str, create: bool) -> Vec<DeviceInfo> {
+/// Validates every device at start. `opts.node_id` ties devices to this node: a device
+/// labelled for another node is refused (down). Returns one `DeviceInfo` per path, in order.
+pub fn validate(paths: &[PathBuf], opts: ValidateOptions<'_>) -> Vec<DeviceInfo> {
     paths
         .iter()
         .enumerate()
@@ -129,8 +170,18 @@ pub fn validate(paths: &[PathBuf], node_id: &str, create: bool) -> Vec<DeviceInf
                 no_direct_io: false,
                 dio_offset_align: 0,
                 dio_mem_align: 0,
+                block: None,
             };
-            match validate_one(&info, node_id, create) {
+            let is_block = fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
+            let result = if is_block {
+                validate_block(&info, opts).map(|(align, label)| {
+                    info.block = Some(label);
+                    (align, align)
+                })
+            } else {
+                validate_dir(&info, opts.node_id, opts.create_dirs)
+            };
+            match result {
                 Ok((mem, offset)) => {
                     info.up = true;
                     info.dio_mem_align = mem;
@@ -146,7 +197,7 @@ pub fn validate(paths: &[PathBuf], node_id: &str, create: bool) -> Vec<DeviceInf
         .collect()
 }
 
-fn validate_one(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, u32), String> {
+fn validate_dir(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, u32), String> {
     if create {
         fs::create_dir_all(&info.path)
             .map_err(|e| format!("cannot create {}: {e}", info.path.display()))?;
@@ -154,7 +205,7 @@ fn validate_one(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, 
     let meta = fs::metadata(&info.path).map_err(|e| format!("{}: {e}", info.path.display()))?;
     if !meta.is_dir() {
         return Err(format!(
-            "{} is not a directory (raw block devices are not supported yet)",
+            "{} is neither a directory nor a block device",
             info.path.display()
         ));
     }
@@ -193,8 +244,82 @@ fn validate_one(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, 
 /// Prefix of the reason given for a path that works but cannot do O_DIRECT.
 const NO_DIRECT_IO: &str = "O_DIRECT is not usable here";
 
-/// Opens (creating) core `core`'s data file on a device for O_DIRECT I/O through io_uring.
-pub fn open_data_file(info: &DeviceInfo, core: usize) -> io::Result<monoio::fs::File> {
+/// Validates a raw block device: usable with O_DIRECT, not in use, and labelled for this
+/// node and slot (formatting it first if it is blank and the node fresh). Returns the logical
+/// sector size (the O_DIRECT alignment) and the label.
+fn validate_block(info: &DeviceInfo, opts: ValidateOptions<'_>) -> Result<(u32, Label), String> {
+    let path = info.path.display();
+    // O_EXCL on a block device fails with EBUSY while it is mounted or claimed by another
+    // exclusive opener: never write to a device a filesystem is using.
+    let device =
+        blockdev::open_direct(&info.path, libc::O_EXCL).map_err(|e| match e.raw_os_error() {
+            Some(libc::EBUSY) => {
+                format!("{path} is in use (mounted, or opened exclusively by another program)")
+            }
+            Some(libc::EINVAL) => format!("{NO_DIRECT_IO}: {path}: {e}"),
+            _ => format!("{path}: {e}"),
+        })?;
+    let sector =
+        blockdev::logical_sector_bytes(&device).map_err(|e| format!("{path}: BLKSSZGET: {e}"))?;
+    if sector == 0 || sector as u64 > BLOCK_BYTES || !BLOCK_BYTES.is_multiple_of(sector as u64) {
+        return Err(format!("{NO_DIRECT_IO}: {path}: logical sector of {sector} bytes does not divide the {BLOCK_BYTES}-byte block"));
+    }
+    let device_bytes = blockdev::device_bytes(&device).map_err(|e| format!("{path}: size: {e}"))?;
+    let block0 = blockdev::read_direct(&device, 0, BLOCK_BYTES as usize)
+        .map_err(|e| format!("{NO_DIRECT_IO}: {path}: O_DIRECT read of block 0 failed: {e}"))?;
+    let cores = u16::try_from(opts.cores).map_err(|_| "too many cores".to_string())?;
+    let label = match Label::decode(block0.as_slice()) {
+        Block0::Label(label) => label,
+        Block0::Blank if opts.format_blank => {
+            let label = Label::plan(opts.node_id, info.index, cores, device_bytes)
+                .map_err(|e| format!("{path}: {e}"))?;
+            blockdev::write_direct_synced(&device, 0, &label.encode())
+                .map_err(|e| format!("{path}: writing the label failed: {e}"))?;
+            eprintln!("level=info msg=\"formatted block device\" path={path} slot={} cores={cores} data_bytes_per_core={}", info.index, label.data_bytes_per_core);
+            label
+        }
+        Block0::Blank => return Err(format!(
+            "{path} is blank (no Tessera label) and this node's data dir is not fresh: refusing to format it. A replaced device is not re-added automatically; start from a fresh data dir to format blank devices"
+        )),
+        Block0::Unknown => return Err(format!(
+            "{path} holds data that is not a Tessera label (a filesystem?): refusing to overwrite it. If it is really free, zero its first 4 KiB (e.g. blkdiscard or dd) and start a fresh node"
+        )),
+        Block0::Damaged(why) => return Err(format!("{path}: Tessera label is damaged ({why}): refusing to use it")),
+    };
+    if label.node_id != opts.node_id || label.slot != info.index {
+        return Err(format!(
+            "{path} belongs elsewhere (node={} slot={}), expected node={} slot={}",
+            label.node_id, label.slot, opts.node_id, info.index
+        ));
+    }
+    if label.cores != cores {
+        return Err(format!(
+            "{path} was formatted for {} cores, this node runs {cores}: refusing to use it",
+            label.cores
+        ));
+    }
+    if label.device_bytes > device_bytes {
+        return Err(format!(
+            "{path} is {device_bytes} bytes, smaller than the {} it was formatted with",
+            label.device_bytes
+        ));
+    }
+    // No separate O_DIRECT probe: the label was read (and, when formatting, written) with
+    // O_DIRECT above.
+    Ok((sector, label))
+}
+
+/// Opens core `core`'s data region on a device (creating its file on a directory device).
+pub fn open_data_region(info: &DeviceInfo, core: usize) -> io::Result<DataRegion> {
+    if let Some(label) = &info.block {
+        let (base, len) = label.data_region(core);
+        let file = blockdev::open_direct(&info.path, 0)?;
+        return Ok(DataRegion {
+            file: monoio::fs::File::from_std(file)?,
+            base,
+            capacity_blocks: Some(len / BLOCK_BYTES),
+        });
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -202,30 +327,43 @@ pub fn open_data_file(info: &DeviceInfo, core: usize) -> io::Result<monoio::fs::
         .truncate(false)
         .custom_flags(libc::O_DIRECT)
         .open(info.data_path(core))?;
-    monoio::fs::File::from_std(file)
+    Ok(DataRegion {
+        file: monoio::fs::File::from_std(file)?,
+        base: 0,
+        capacity_blocks: None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn opts(node_id: &str, create: bool) -> ValidateOptions<'_> {
+        ValidateOptions {
+            node_id,
+            create_dirs: create,
+            format_blank: create,
+            cores: 1,
+        }
+    }
+
     #[test]
     fn validates_dirs_and_refuses_foreign_devices() {
         let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
         let paths: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("d{i}"))).collect();
-        let infos = validate(&paths, "node-a", true);
+        let infos = validate(&paths, opts("node-a", true));
         assert!(infos.iter().all(|d| d.up), "{infos:?}");
         assert!(infos[0].dio_offset_align > 0);
         // Same node again: fine. Another node: refused.
-        assert!(validate(&paths, "node-a", false).iter().all(|d| d.up));
-        let foreign = validate(&paths[..1], "node-b", false);
+        assert!(validate(&paths, opts("node-a", false)).iter().all(|d| d.up));
+        let foreign = validate(&paths[..1], opts("node-b", false));
         assert!(!foreign[0].up);
         assert!(
             !foreign[0].no_direct_io,
             "a foreign label is not an O_DIRECT problem"
         );
         // A missing path without create: down, with a reason.
-        let missing = validate(&[tmp.path().join("nope")], "node-a", false);
+        let missing = validate(&[tmp.path().join("nope")], opts("node-a", false));
         assert!(!missing[0].up && missing[0].reason.is_some());
         assert!(!missing[0].no_direct_io);
     }
@@ -240,7 +378,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir_in(shm).unwrap();
-        let info = &validate(&[dir.path().join("d0")], "node-a", true)[0];
+        let info = &validate(&[dir.path().join("d0")], opts("node-a", true))[0];
         assert!(info.up || info.no_direct_io, "{info:?}");
     }
 }

@@ -22,6 +22,11 @@ pub enum StorageError {
     },
     /// Fewer than k shards of a stripe could be read intact: the data cannot be served.
     Unrecoverable(String),
+    /// Not enough free space for a new stripe: device `dev` (a raw block device, whose data
+    /// region has a fixed size) is full. Nothing was written.
+    DeviceFull {
+        dev: u16,
+    },
     NoJournalMirror,
     Io(String),
     Corrupt(String),
@@ -55,6 +60,10 @@ impl From<StorageError> for S3Error {
             InsufficientDevices { up, needed } => S3Error::with_message(
                 S3ErrorCode::ServiceUnavailable,
                 format!("only {up} data devices are up, {needed} are needed to write"),
+            ),
+            DeviceFull { dev } => S3Error::with_message(
+                S3ErrorCode::InsufficientStorage,
+                format!("data device {dev} is full: delete objects or add capacity"),
             ),
             Unrecoverable(_) | NoJournalMirror | Io(_) | Corrupt(_) => {
                 S3ErrorCode::InternalError.into()

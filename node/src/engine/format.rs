@@ -15,6 +15,8 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"TSJ1");
 pub const FRAME_HEADER_BYTES: usize = 32;
 pub const CHECKPOINT_MAGIC: u32 = u32::from_le_bytes(*b"TSC1");
+/// Bytes of a checkpoint before its payload (see `encode_checkpoint`).
+pub const CHECKPOINT_HEADER_BYTES: usize = 28;
 /// `ShardLoc::dev` value for a shard that was never written (its device was down).
 pub const DEV_MISSING: u16 = u16::MAX;
 
@@ -497,13 +499,14 @@ pub fn frame_payload_len(buf: &[u8]) -> Option<usize> {
 /// Checkpoint file: magic u32, version u16, reserved u16, generation u64, payload length u64,
 /// CRC-32C u32 of the payload, then the payload (records that rebuild the state).
 pub fn encode_checkpoint(generation: u64, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(28 + payload.len());
+    let mut out = Vec::with_capacity(CHECKPOINT_HEADER_BYTES + payload.len());
     out.extend_from_slice(&CHECKPOINT_MAGIC.to_le_bytes());
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    debug_assert_eq!(out.len(), CHECKPOINT_HEADER_BYTES);
     out.extend_from_slice(payload);
     out
 }

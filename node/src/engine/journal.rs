@@ -1,31 +1,34 @@
 //! One core's metadata journal, mirrored on `m + 1` devices, and its checkpoints.
 //!
-//! Files per mirror: `core-C.ckpt-G` (the state *before* journal generation G, written once,
-//! atomically by rename) and `core-C.journal-G` (frames appended with O_DIRECT | O_DSYNC, so a
-//! completed write is durable). Recovery loads the newest checkpoint that checks out on any
+//! Per mirror and generation G: a checkpoint (the state *before* journal generation G, written
+//! once, durably, so that a torn write is detected) and a journal (frames appended with
+//! O_DIRECT | O_DSYNC, so a completed write is durable). Where those bytes live — files in a
+//! directory device, or alternating slots on a raw block device — is `mirror.rs`'s business;
+//! the logic is here, once. Recovery loads the newest checkpoint that checks out on any
 //! mirror, then replays generations G, G+1, ... from whichever mirror holds the longest valid
 //! run of frames, stopping at the first torn or unwritten frame. It then writes a fresh
 //! checkpoint of the recovered state to every mirror under a new generation, so mirrors agree
 //! again and frames a crash left half-written can never be replayed later.
 //!
-//! Invariant: a frame is acknowledged (its batch's requests answered) only after at least one
-//! mirror wrote it durably; a mirror that fails a write is dropped, never retried.
+//! Invariants: a frame is acknowledged (its batch's requests answered) only after at least one
+//! mirror wrote it durably; a mirror that fails a write is dropped, never retried. A frame
+//! never crosses the end of its journal (a block slot is bounded): `fits` says whether the
+//! next frame does, and the commit loop rotates first when it does not.
 
 use std::cell::Cell;
-use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 
 use super::aligned::AlignedBuf;
 use super::error::StorageError;
 use super::format::{self, Record};
+use super::mirror::MirrorLoc;
 use crate::constants::BLOCK_BYTES;
 
 pub struct Mirror {
     pub dev: u16,
-    pub dir: PathBuf,
-    file: Option<monoio::fs::File>,
+    pub loc: MirrorLoc,
+    file: monoio::fs::File,
+    /// Where this mirror's journal starts in `file` (0 for a file, the slot for a block device).
+    base: u64,
     failed: Cell<bool>,
 }
 
@@ -35,50 +38,8 @@ pub struct Journal {
     generation: Cell<u64>,
     sequence: Cell<u64>,
     offset: Cell<u64>,
-}
-
-fn ckpt_name(core: usize, generation: u64) -> String {
-    format!("core-{core}.ckpt-{generation}")
-}
-
-fn journal_name(core: usize, generation: u64) -> String {
-    format!("core-{core}.journal-{generation}")
-}
-
-/// Generations of files named `core-C.<kind>-G` in `dir`.
-fn generations(dir: &Path, core: usize, kind: &str) -> Vec<u64> {
-    let prefix = format!("core-{core}.{kind}-");
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<u64> = entries
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(&prefix))
-                .and_then(|g| g.parse().ok())
-        })
-        .collect();
-    out.sort_unstable();
-    out
-}
-
-/// Valid frames of one journal file, as payloads.
-fn read_frames(path: &Path, generation: u64) -> Vec<Vec<u8>> {
-    let Ok(bytes) = fs::read(path) else {
-        return Vec::new();
-    };
-    let mut frames = Vec::new();
-    let mut pos = 0usize;
-    let block = BLOCK_BYTES as usize;
-    while let Some(frame) =
-        format::decode_frame(&bytes[pos..], generation, frames.len() as u64, block)
-    {
-        frames.push(frame.payload.to_vec());
-        pos += frame.padded_len;
-    }
-    frames
+    /// Smallest journal capacity over the mirrors (`u64::MAX` when all are files).
+    capacity_bytes: u64,
 }
 
 /// What recovery found: the records to replay, in order, and the next generation to use.
@@ -89,27 +50,27 @@ pub struct Recovered {
     pub fresh: bool,
 }
 
-/// Reads the newest valid checkpoint and the journals after it from the mirror directories.
-pub fn recover(core: usize, dirs: &[PathBuf]) -> Result<Recovered, StorageError> {
+/// Bytes a frame with a payload of `payload_bytes` occupies in the journal.
+pub fn frame_bytes(payload_bytes: usize) -> u64 {
+    (format::FRAME_HEADER_BYTES as u64 + payload_bytes as u64).div_ceil(BLOCK_BYTES) * BLOCK_BYTES
+}
+
+/// Reads the newest valid checkpoint and the journals after it from the mirrors.
+pub fn recover(core: usize, mirrors: &[MirrorLoc]) -> Result<Recovered, StorageError> {
     let mut best: Option<(u64, Vec<u8>)> = None;
     let mut max_generation = 0;
-    for dir in dirs {
-        for generation in generations(dir, core, "ckpt").into_iter().rev() {
+    for mirror in mirrors {
+        for generation in mirror.checkpoint_generations(core).into_iter().rev() {
             max_generation = max_generation.max(generation);
             if best.as_ref().is_some_and(|(g, _)| *g >= generation) {
                 break;
             }
-            let Ok(bytes) = fs::read(dir.join(ckpt_name(core, generation))) else {
-                continue;
-            };
-            if let Some((g, payload)) = format::decode_checkpoint(&bytes) {
-                if g == generation {
-                    best = Some((generation, payload.to_vec()));
-                    break;
-                }
+            if let Some(payload) = mirror.read_checkpoint(core, generation) {
+                best = Some((generation, payload));
+                break;
             }
         }
-        if let Some(&g) = generations(dir, core, "journal").last() {
+        if let Some(g) = mirror.journal_generation_max(core) {
             max_generation = max_generation.max(g);
         }
     }
@@ -133,9 +94,9 @@ pub fn recover(core: usize, dirs: &[PathBuf]) -> Result<Recovered, StorageError>
     })?;
     let mut frames_replayed = 0;
     for generation in checkpoint_generation..=max_generation {
-        let longest = dirs
+        let longest = mirrors
             .iter()
-            .map(|dir| read_frames(&dir.join(journal_name(core, generation)), generation))
+            .map(|mirror| mirror.read_frames(core, generation))
             .max_by_key(Vec::len)
             .unwrap_or_default();
         for frame in &longest {
@@ -156,82 +117,76 @@ pub fn recover(core: usize, dirs: &[PathBuf]) -> Result<Recovered, StorageError>
     })
 }
 
-/// Writes `bytes` to `dir/name` atomically: temporary file, fsync, rename, fsync directory.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
-    fs::File::open(dir)?.sync_all()
-}
-
-fn open_journal_file(dir: &Path, core: usize, generation: u64) -> io::Result<monoio::fs::File> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
-        .open(dir.join(journal_name(core, generation)))?;
-    fs::File::open(dir)?.sync_all()?;
-    monoio::fs::File::from_std(file)
-}
-
 impl Journal {
     /// Starts generation `generation`: writes the checkpoint `state` (records that rebuild the
-    /// current state) to every mirror, opens the new journal files, and removes older
-    /// generations. A mirror that fails is dropped; none left is an error.
+    /// current state) to every mirror, opens the new journals, and removes older generations.
+    /// A mirror that fails is dropped; none left is an error.
     pub fn start(
         core: usize,
-        mirror_devs: &[(u16, PathBuf)],
+        mirror_locs: &[(u16, MirrorLoc)],
         generation: u64,
         state: &[u8],
     ) -> Result<Journal, StorageError> {
         let checkpoint = format::encode_checkpoint(generation, state);
         let mut mirrors = Vec::new();
-        for (dev, dir) in mirror_devs {
-            let opened = write_atomically(dir, &ckpt_name(core, generation), &checkpoint)
-                .and_then(|_| open_journal_file(dir, core, generation));
+        for (dev, loc) in mirror_locs {
+            let opened = loc
+                .write_checkpoint(core, generation, &checkpoint)
+                .and_then(|_| loc.open_journal(core, generation));
             match opened {
-                Ok(file) => mirrors.push(Mirror { dev: *dev, dir: dir.clone(), file: Some(file), failed: Cell::new(false) }),
-                Err(e) => eprintln!("level=error msg=\"journal mirror failed at start\" core={core} dev={dev} err=\"{e}\""),
+                Ok(journal_file) => mirrors.push((
+                    Mirror {
+                        dev: *dev,
+                        loc: loc.clone(),
+                        file: journal_file.file,
+                        base: journal_file.base,
+                        failed: Cell::new(false),
+                    },
+                    journal_file.capacity_bytes,
+                )),
+                Err(e) => eprintln!("level=error msg=\"journal mirror failed at start\" core={core} dev={dev} generation={generation} err=\"{e}\""),
             }
         }
         if mirrors.is_empty() {
             return Err(StorageError::NoJournalMirror);
         }
+        let capacity_bytes = mirrors.iter().map(|(_, c)| *c).min().unwrap_or(0);
         let journal = Journal {
             core,
-            mirrors,
+            mirrors: mirrors.into_iter().map(|(m, _)| m).collect(),
             generation: Cell::new(generation),
             sequence: Cell::new(0),
             offset: Cell::new(0),
+            capacity_bytes,
         };
-        journal.remove_older(generation);
+        for mirror in &journal.mirrors {
+            mirror.loc.remove_older(core, generation);
+        }
         Ok(journal)
     }
 
-    fn remove_older(&self, generation: u64) {
-        for mirror in &self.mirrors {
-            for kind in ["ckpt", "journal"] {
-                for g in generations(&mirror.dir, self.core, kind) {
-                    if g < generation {
-                        let name = if kind == "ckpt" {
-                            ckpt_name(self.core, g)
-                        } else {
-                            journal_name(self.core, g)
-                        };
-                        let _ = fs::remove_file(mirror.dir.join(name));
-                    }
-                }
-            }
-        }
+    /// Whether a frame with `payload_bytes` of payload still fits this generation's journal.
+    pub fn fits(&self, payload_bytes: usize) -> bool {
+        self.offset.get().saturating_add(frame_bytes(payload_bytes)) <= self.capacity_bytes
+    }
+
+    /// Bytes one generation's journal can hold (the smallest mirror's slot).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
     }
 
     /// Appends one frame holding `payload` and returns once it is durable on at least one
-    /// mirror.
+    /// mirror. A frame that does not fit the journal is refused (nothing is written).
     pub async fn append(&self, payload: &[u8]) -> Result<(), StorageError> {
+        if !self.fits(payload.len()) {
+            return Err(StorageError::Io(format!(
+                "core {}: a journal frame of {} bytes does not fit the journal slot ({} of {} bytes used)",
+                self.core,
+                frame_bytes(payload.len()),
+                self.offset.get(),
+                self.capacity_bytes
+            )));
+        }
         let block = BLOCK_BYTES as usize;
         let mut frame = Vec::with_capacity(payload.len() + 64);
         format::encode_frame(
@@ -241,6 +196,7 @@ impl Journal {
             block,
             &mut frame,
         );
+        debug_assert_eq!(frame.len() as u64, frame_bytes(payload.len()));
         let offset = self.offset.get();
         let writes = self
             .mirrors
@@ -250,8 +206,7 @@ impl Journal {
                 let mut buf = AlignedBuf::dirty(frame.len());
                 buf.as_mut_slice().copy_from_slice(&frame);
                 async move {
-                    let file = mirror.file.as_ref().expect("live mirror has a file");
-                    let (result, _) = file.write_all_at(buf, offset).await;
+                    let (result, _) = mirror.file.write_all_at(buf, mirror.base + offset).await;
                     (mirror, result)
                 }
             });
@@ -288,20 +243,25 @@ impl Journal {
 
     /// Rotates to a new generation with a checkpoint of `state` (see `start`).
     pub fn rotate(&mut self, state: &[u8]) -> Result<(), StorageError> {
-        let devs: Vec<(u16, PathBuf)> = self
+        let locs: Vec<(u16, MirrorLoc)> = self
             .mirrors
             .iter()
             .filter(|m| !m.failed.get())
-            .map(|m| (m.dev, m.dir.clone()))
+            .map(|m| (m.dev, m.loc.clone()))
             .collect();
-        *self = Journal::start(self.core, &devs, self.generation.get() + 1, state)?;
+        *self = Journal::start(self.core, &locs, self.generation.get() + 1, state)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::FileExt;
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::engine::blockdev::Label;
 
     fn record(i: u8) -> Record {
         Record::Delete { key: vec![i; 10] }
@@ -315,6 +275,13 @@ mod tests {
         out
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     #[test]
     fn recover_replays_checkpoint_then_journal_and_stops_at_torn_tail() {
         let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
@@ -322,48 +289,201 @@ mod tests {
         for d in &dirs {
             fs::create_dir_all(d).unwrap();
         }
-        let mirrors: Vec<(u16, PathBuf)> = dirs
+        let locs: Vec<MirrorLoc> = dirs.iter().cloned().map(MirrorLoc::Dir).collect();
+        let mirrors: Vec<(u16, MirrorLoc)> = locs
             .iter()
             .cloned()
             .enumerate()
             .map(|(i, d)| (i as u16, d))
             .collect();
-        let fresh = recover(0, &dirs).unwrap();
+        let fresh = recover(0, &locs).unwrap();
         assert!(fresh.fresh && fresh.records.is_empty());
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let journal = Journal::start(0, &mirrors, 1, &payload(&[record(0)])).unwrap();
-                for i in 1..=3 {
-                    journal.append(&payload(&[record(i)])).await.unwrap();
-                }
-            });
-        let recovered = recover(0, &dirs).unwrap();
+        block_on(async {
+            let journal = Journal::start(0, &mirrors, 1, &payload(&[record(0)])).unwrap();
+            for i in 1..=3 {
+                journal.append(&payload(&[record(i)])).await.unwrap();
+            }
+        });
+        let recovered = recover(0, &locs).unwrap();
         assert_eq!(recovered.records, (0..=3).map(record).collect::<Vec<_>>());
         assert_eq!(recovered.next_generation, 2);
         // Tear the last frame on mirror 0 and remove mirror 1's journal: replay stops at two frames.
-        let path = dirs[0].join(journal_name(0, 1));
+        let path = locs[0].journal_path(0, 1).unwrap();
         let mut bytes = fs::read(&path).unwrap();
         bytes[2 * 4096 + 33] ^= 0xFF;
         fs::write(&path, &bytes).unwrap();
-        fs::remove_file(dirs[1].join(journal_name(0, 1))).unwrap();
-        let recovered = recover(0, &dirs).unwrap();
+        fs::remove_file(locs[1].journal_path(0, 1).unwrap()).unwrap();
+        let recovered = recover(0, &locs).unwrap();
         assert_eq!(recovered.records, (0..=2).map(record).collect::<Vec<_>>());
         // Restarting writes generation 2 everywhere and drops generation 1.
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let state = payload(&recovered.records);
-                let journal =
-                    Journal::start(0, &mirrors, recovered.next_generation, &state).unwrap();
-                journal.append(&payload(&[record(9)])).await.unwrap();
-            });
-        assert!(!dirs[0].join(ckpt_name(0, 1)).exists());
-        let again = recover(0, &dirs).unwrap();
+        block_on(async {
+            let state = payload(&recovered.records);
+            let journal = Journal::start(0, &mirrors, recovered.next_generation, &state).unwrap();
+            journal.append(&payload(&[record(9)])).await.unwrap();
+        });
+        assert!(!dirs[0].join("core-0.ckpt-1").exists());
+        let again = recover(0, &locs).unwrap();
         let mut want: Vec<Record> = (0..=2).map(record).collect();
         want.push(record(9));
         assert_eq!(again.records, want);
+    }
+
+    /// A "block device" for slot tests: a sparse regular file on a real filesystem accepts the
+    /// same O_DIRECT reads and writes at the same offsets.
+    fn fake_block_device(dir: &std::path::Path, name: &str) -> MirrorLoc {
+        let path = dir.join(name);
+        let file = fs::File::create(&path).unwrap();
+        let bytes = 64 << 20;
+        file.set_len(bytes).unwrap();
+        let label = Label::plan("node", 0, 2, bytes).unwrap();
+        MirrorLoc::Block { path, label }
+    }
+
+    #[test]
+    fn block_slots_alternate_and_a_torn_checkpoint_falls_back_to_the_other_slot() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let loc = fake_block_device(tmp.path(), "blk");
+        let MirrorLoc::Block { path, label } = loc.clone() else {
+            unreachable!()
+        };
+        let mirrors = vec![(0u16, loc.clone())];
+        let core = 1;
+        assert!(recover(core, std::slice::from_ref(&loc)).unwrap().fresh);
+        // Generations 1, 2, 3: each checkpoint holds the state so far, each journal one frame.
+        let mut state = vec![record(0)];
+        for generation in 1..=3u64 {
+            block_on(async {
+                let journal = Journal::start(core, &mirrors, generation, &payload(&state)).unwrap();
+                assert!(journal.capacity_bytes() == label.slot_bytes);
+                journal
+                    .append(&payload(&[record(generation as u8)]))
+                    .await
+                    .unwrap();
+            });
+            state.push(record(generation as u8));
+            let recovered = recover(core, std::slice::from_ref(&loc)).unwrap();
+            assert_eq!(recovered.records, state, "generation {generation}");
+            assert_eq!(recovered.next_generation, generation + 1);
+        }
+        // Slot 1 holds generation 3 (newest), slot 0 generation 2 (older, still valid).
+        assert_eq!(loc.checkpoint_generations(core), vec![2, 3]);
+        // Core 0's slots are untouched by core 1.
+        assert!(recover(0, std::slice::from_ref(&loc)).unwrap().fresh);
+        // Tear generation 3's checkpoint (its payload's last block): recovery falls back to
+        // generation 2 and replays journal 2 — journal 3 is never read (its checkpoint is the
+        // one that failed), so the state is that of the end of generation 2.
+        let device = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let (ckpt3, _) = label.checkpoint_slot(core, 3);
+        device.write_all_at(&[0xEE; 8], ckpt3 + 40).unwrap();
+        device.sync_all().unwrap();
+        assert_eq!(loc.checkpoint_generations(core), vec![2]);
+        let recovered = recover(core, std::slice::from_ref(&loc)).unwrap();
+        assert_eq!(recovered.records, state[..3].to_vec());
+        assert_eq!(
+            recovered.next_generation, 3,
+            "the torn slot is the one rewritten"
+        );
+        // The next start writes generation 3 again into the torn slot, leaving 2 intact; stale
+        // frames of generation 1 in journal slot 1... are never mistaken for generation 3's.
+        block_on(async {
+            let journal = Journal::start(core, &mirrors, 3, &payload(&recovered.records)).unwrap();
+            journal.append(&payload(&[record(7)])).await.unwrap();
+        });
+        let mut want = state[..3].to_vec();
+        want.push(record(7));
+        assert_eq!(
+            recover(core, std::slice::from_ref(&loc)).unwrap().records,
+            want
+        );
+        assert_eq!(loc.checkpoint_generations(core), vec![2, 3]);
+    }
+
+    #[test]
+    fn block_journal_refuses_a_frame_past_its_slot_and_stale_frames_are_not_replayed() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let loc = fake_block_device(tmp.path(), "blk");
+        let mirrors = vec![(0u16, loc.clone())];
+        let big = vec![record(1); 1];
+        block_on(async {
+            let journal = Journal::start(0, &mirrors, 1, &[]).unwrap();
+            // Fill generation 1's slot with many frames, then go to generation 2 and 3: slot 1
+            // of generation 3 still holds generation 1's frames beyond what 3 wrote.
+            let mut n = 0;
+            while journal.fits(payload(&big).len()) {
+                journal.append(&payload(&big)).await.unwrap();
+                n += 1;
+                assert!(n < 100_000, "bounded");
+            }
+            assert!(journal.append(&payload(&big)).await.is_err(), "slot full");
+            assert_eq!(journal.bytes(), journal.capacity_bytes());
+        });
+        for generation in 2..=3 {
+            block_on(async {
+                let journal =
+                    Journal::start(0, &mirrors, generation, &payload(&[record(0)])).unwrap();
+                journal
+                    .append(&payload(&[record(generation as u8)]))
+                    .await
+                    .unwrap();
+            });
+        }
+        let recovered = recover(0, std::slice::from_ref(&loc)).unwrap();
+        assert_eq!(recovered.records, vec![record(0), record(3)]);
+        assert_eq!(recovered.frames_replayed, 1);
+    }
+
+    #[test]
+    fn a_checkpoint_larger_than_its_slot_is_refused_and_the_previous_one_stays() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let loc = fake_block_device(tmp.path(), "blk");
+        let MirrorLoc::Block { label, .. } = loc.clone() else {
+            unreachable!()
+        };
+        let mirrors = vec![(0u16, loc.clone())];
+        let huge = vec![record(2); label.slot_bytes as usize / 19 + 1];
+        assert!(payload(&huge).len() as u64 > label.slot_bytes);
+        block_on(async {
+            Journal::start(0, &mirrors, 1, &payload(&[record(1)])).unwrap();
+            // A state bigger than a slot: no mirror can take it, so the start fails loudly...
+            assert!(matches!(
+                Journal::start(0, &mirrors, 2, &payload(&huge)),
+                Err(StorageError::NoJournalMirror)
+            ));
+        });
+        let err = loc
+            .write_checkpoint(0, 2, &format::encode_checkpoint(2, &payload(&huge)))
+            .unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
+        // ...and nothing was written: generation 1 is what recovery finds.
+        let recovered = recover(0, std::slice::from_ref(&loc)).unwrap();
+        assert_eq!(recovered.records, vec![record(1)]);
+        assert_eq!(recovered.next_generation, 2);
+    }
+
+    #[test]
+    fn mixed_dir_and_block_mirrors_recover_from_either() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let dir = tmp.path().join("m0");
+        fs::create_dir_all(&dir).unwrap();
+        let locs = vec![
+            MirrorLoc::Dir(dir.clone()),
+            fake_block_device(tmp.path(), "blk"),
+        ];
+        let mirrors: Vec<(u16, MirrorLoc)> = locs
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, l)| (i as u16, l))
+            .collect();
+        block_on(async {
+            let journal = Journal::start(0, &mirrors, 1, &payload(&[record(0)])).unwrap();
+            journal.append(&payload(&[record(1)])).await.unwrap();
+        });
+        let want = vec![record(0), record(1)];
+        assert_eq!(recover(0, &locs).unwrap().records, want);
+        // Lose the directory mirror entirely: the block mirror alone has everything.
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(recover(0, &locs).unwrap().records, want);
+        assert_eq!(recover(0, &locs[1..]).unwrap().records, want);
     }
 }

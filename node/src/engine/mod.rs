@@ -2,10 +2,12 @@
 //! ordered index made durable by a mirrored journal, group commit, degraded reads and repair.
 //!
 //! Pure modules (no I/O): `erasure`, `format`, `codec`, `alloc`, `index`, `rangemap`,
-//! `reclaim`. Shell: `device`, `journal`, `stripes`, `commit`, `store`.
+//! `reclaim` (and `blockdev`'s label and layout). Shell: `device`, `blockdev`'s syscalls,
+//! `mirror`, `journal`, `stripes`, `commit`, `store`.
 
 pub mod aligned;
 pub mod alloc;
+pub mod blockdev;
 pub mod codec;
 pub mod commit;
 pub mod compact;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod journal;
+pub mod mirror;
 pub mod rangemap;
 pub mod reclaim;
 pub mod scrub;

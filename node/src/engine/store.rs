@@ -9,7 +9,6 @@
 //! reused under them (`reclaim.rs`).
 
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use super::error::StorageError;
 use super::format::{Entry, Location, Meta, PartLoc, Record, Stripe};
 use super::index::{composite_key, Extent, Index, ListItem, Upload};
 use super::journal::{self, Journal};
+use super::mirror::MirrorLoc;
 use super::reclaim::Reclaim;
 use super::stripes::shard_len_for;
 use crate::constants::{
@@ -42,6 +42,9 @@ pub struct DevHandle {
     pub index: u16,
     pub info: DeviceInfo,
     pub file: Option<monoio::fs::File>,
+    /// Where this core's data region starts in `file` (0 for a data file, the region's offset
+    /// on a raw block device): a shard at region offset `x` is at `base + x`.
+    pub base: u64,
     pub failed: Cell<bool>,
     pub stats: DevStats,
 }
@@ -127,34 +130,38 @@ impl Store {
         devices: &[DeviceInfo],
     ) -> Result<Rc<Store>, StorageError> {
         let mut devs = Vec::with_capacity(devices.len());
+        let mut capacities = Vec::with_capacity(devices.len());
         for info in devices {
-            let file = if info.up {
-                match device::open_data_file(info, core) {
-                    Ok(f) => Some(f),
+            let region = if info.up {
+                match device::open_data_region(info, core) {
+                    Ok(r) => Some(r),
                     Err(e) => {
-                        eprintln!("level=error msg=\"cannot open data file; device down\" core={core} dev={} err=\"{e}\"", info.index);
+                        eprintln!("level=error msg=\"cannot open data region; device down\" core={core} dev={} err=\"{e}\"", info.index);
                         None
                     }
                 }
             } else {
                 None
             };
+            capacities.push(region.as_ref().and_then(|r| r.capacity_blocks));
+            let base = region.as_ref().map_or(0, |r| r.base);
             devs.push(DevHandle {
                 index: info.index,
                 info: info.clone(),
-                file,
+                file: region.map(|r| r.file),
+                base,
                 failed: Cell::new(false),
                 stats: DevStats::default(),
             });
         }
-        let mirror_devs: Vec<(u16, PathBuf)> = devices
+        let mirror_devs: Vec<(u16, MirrorLoc)> = devices
             .iter()
             .take(geometry.m as usize + 1)
             .filter(|d| d.up)
-            .map(|d| (d.index, d.dir()))
+            .map(|d| (d.index, d.mirror_loc()))
             .collect();
-        let dirs: Vec<PathBuf> = mirror_devs.iter().map(|(_, d)| d.clone()).collect();
-        let recovered = journal::recover(core, &dirs)?;
+        let locs: Vec<MirrorLoc> = mirror_devs.iter().map(|(_, l)| l.clone()).collect();
+        let recovered = journal::recover(core, &locs)?;
         let mut index = Index::new();
         for record in recovered.records {
             index.apply(record);
@@ -168,7 +175,11 @@ impl Store {
                 list.push((e.offset / BLOCK_BYTES, e.len / BLOCK_BYTES));
             }
         }
-        let allocs = per_dev.into_iter().map(Allocator::from_used).collect();
+        let allocs = per_dev
+            .into_iter()
+            .zip(capacities)
+            .map(|(used, capacity)| Allocator::from_used(used, capacity))
+            .collect();
         let state = checkpoint_payload(&index);
         let journal = Journal::start(core, &mirror_devs, recovered.next_generation, &state)?;
         if !recovered.fresh {

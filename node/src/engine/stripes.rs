@@ -82,17 +82,22 @@ impl Store {
                 .map_err(|e| StorageError::Io(format!("erasure encode: {e:?}")))?;
         }
         let crcs: Vec<u32> = buf.as_slice().chunks(s).map(crc32c::crc32c).collect();
-        let devices = self.place(k + m)?;
+        let devices = self.place(k + m, shard_len / BLOCK_BYTES)?;
         let mut shards: Vec<ShardLoc> = Vec::with_capacity(k + m);
         for (i, dev) in devices.iter().enumerate() {
             let shard = match dev {
                 Some(dev) => {
-                    let offset = self.allocs.borrow_mut()[*dev as usize]
-                        .allocate(shard_len / BLOCK_BYTES)
-                        * BLOCK_BYTES;
+                    // `place` chose only devices with room for this shard, one shard each.
+                    let block =
+                        self.allocs.borrow_mut()[*dev as usize].allocate(shard_len / BLOCK_BYTES);
+                    let Some(block) = block else {
+                        let placed: Vec<ShardLoc> = std::mem::take(&mut shards);
+                        self.free_now(&shard_extents(&placed, shard_len));
+                        return Err(StorageError::DeviceFull { dev: *dev });
+                    };
                     ShardLoc {
                         dev: *dev,
-                        offset,
+                        offset: block * BLOCK_BYTES,
                         crc: crcs[i],
                     }
                 }
@@ -116,7 +121,7 @@ impl Store {
                     len: s,
                 };
                 let dev = &self.devs[sh.dev as usize];
-                let offset = sh.offset;
+                let offset = dev.base + sh.offset;
                 async move {
                     let file = dev.file.as_ref().expect("placed devices have files");
                     let (result, _) = file.write_all_at(slice, offset).await;
@@ -159,20 +164,35 @@ impl Store {
         Ok((stripe, dirty))
     }
 
-    /// Chooses devices for the `width` shards of a new stripe: distinct live devices, rotating
-    /// the start so load spreads; `None` for shards that no live device is left for.
-    fn place(&self, width: usize) -> Result<Vec<Option<u16>>, StorageError> {
-        let live: Vec<u16> = self
+    /// Chooses devices for the `width` shards of a new stripe: distinct live devices with room
+    /// for `shard_blocks`, rotating the start so load spreads; `None` for shards that no live
+    /// device is left for. A full device never costs redundancy: when fewer devices have room
+    /// than would otherwise be used, the write fails with `DeviceFull`.
+    fn place(&self, width: usize, shard_blocks: u64) -> Result<Vec<Option<u16>>, StorageError> {
+        let up: Vec<u16> = self
             .devs
             .iter()
             .filter(|d| d.is_up())
             .map(|d| d.index)
             .collect();
         let k = self.geometry.k as usize;
-        if live.len() < k {
+        if up.len() < k {
             return Err(StorageError::InsufficientDevices {
-                up: live.len(),
+                up: up.len(),
                 needed: k,
+            });
+        }
+        let live: Vec<u16> = {
+            let allocs = self.allocs.borrow();
+            up.iter()
+                .copied()
+                .filter(|&d| allocs[d as usize].can_allocate(shard_blocks))
+                .collect()
+        };
+        if live.len() < up.len().min(width) {
+            let full = up.iter().copied().find(|d| !live.contains(d));
+            return Err(StorageError::DeviceFull {
+                dev: full.unwrap_or(u16::MAX),
             });
         }
         let cursor = self.placement_cursor.get();
@@ -199,7 +219,7 @@ impl Store {
         };
         let buf = AlignedBuf::dirty(len as usize);
         let (result, buf) = file
-            .read_exact_at(buf, shard.offset + offset_in_shard)
+            .read_exact_at(buf, dev.base + shard.offset + offset_in_shard)
             .await;
         if let Err(e) = result {
             dev.stats.io_errors.set(dev.stats.io_errors.get() + 1);
@@ -407,7 +427,7 @@ impl Store {
             buf.as_mut_slice().copy_from_slice(&rebuilt[i]);
             let dev = &self.devs[shard.dev as usize];
             let file = dev.file.as_ref().expect("up device has a file");
-            let (result, _) = file.write_all_at(buf, shard.offset).await;
+            let (result, _) = file.write_all_at(buf, dev.base + shard.offset).await;
             if let Err(e) = result.and(file.sync_data().await) {
                 self.fail_device(shard.dev, &format!("repair write: {e}"));
                 continue;
@@ -422,6 +442,19 @@ impl Store {
             .set(self.stats.repaired_shards.get() + repaired as u64);
         Ok(repaired)
     }
+}
+
+/// Extents of already-placed shards (for undoing a placement).
+fn shard_extents(shards: &[ShardLoc], shard_len: u64) -> Vec<Extent> {
+    shards
+        .iter()
+        .filter(|sh| sh.dev != DEV_MISSING)
+        .map(|sh| Extent {
+            dev: sh.dev,
+            offset: sh.offset,
+            len: shard_len,
+        })
+        .collect()
 }
 
 pub fn stripe_extents_of(stripe: &Stripe) -> Vec<Extent> {

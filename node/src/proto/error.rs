@@ -24,6 +24,9 @@ pub enum S3ErrorCode {
     ExpiredToken,
     IncompleteBody,
     InternalError,
+    /// Not an AWS code (S3 never fills up): a data device is full. 507, as MinIO answers
+    /// `XMinioStorageFull`; SDKs do not retry it.
+    InsufficientStorage,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
@@ -78,6 +81,7 @@ impl S3ErrorCode {
             ExpiredToken => "ExpiredToken",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
+            InsufficientStorage => "InsufficientStorage",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
@@ -152,6 +156,7 @@ impl S3ErrorCode {
             InternalError => 500,
             NotImplemented => 501,
             ServiceUnavailable | SlowDown => 503,
+            InsufficientStorage => 507,
         }
     }
 
@@ -296,6 +301,7 @@ mod tests {
             (S3ErrorCode::SlowDown, 503, "SlowDown"),
             (S3ErrorCode::NotImplemented, 501, "NotImplemented"),
             (S3ErrorCode::BucketNotEmpty, 409, "BucketNotEmpty"),
+            (S3ErrorCode::InsufficientStorage, 507, "InsufficientStorage"),
         ];
         for (code, status, name) in table {
             assert_eq!(code.status(), status, "{name}");

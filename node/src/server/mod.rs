@@ -33,7 +33,17 @@ pub fn serve(
     // (down), not something to recreate empty and trust.
     let none_exist = config.devices.iter().all(|p| !p.exists());
     let create = config.devices_emulated && (fresh || none_exist);
-    let devices = device::validate(&config.devices, &node_id, create);
+    // A raw block device is formatted only when it is blank and the node is fresh: a blank
+    // device showing up in a node with data is a replaced disk, not something to trust.
+    let devices = device::validate(
+        &config.devices,
+        device::ValidateOptions {
+            node_id: &node_id,
+            create_dirs: create,
+            format_blank: fresh,
+            cores: config.cores,
+        },
+    );
     if let Some(d) = devices.iter().find(|d| d.no_direct_io) {
         return Err(ConfigError::Invalid(format!(
             "device {} ({}) cannot be used: {}. Tessera needs O_DIRECT on every data device (ext4, xfs; not tmpfs without alignment, not overlayfs)",

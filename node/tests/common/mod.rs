@@ -29,12 +29,26 @@ pub fn device_paths(root: &Path, n: usize) -> Vec<PathBuf> {
 }
 
 pub fn devices(root: &Path, n: usize) -> Vec<DeviceInfo> {
-    device::validate(&device_paths(root, n), "test-node", true)
+    validate_paths(&device_paths(root, n), true)
+}
+
+/// Validates device paths (directories or block devices) as a one-core test node; `fresh`
+/// creates directories and formats blank block devices.
+pub fn validate_paths(paths: &[PathBuf], fresh: bool) -> Vec<DeviceInfo> {
+    device::validate(
+        paths,
+        device::ValidateOptions {
+            node_id: "test-node",
+            create_dirs: fresh,
+            format_blank: fresh,
+            cores: 1,
+        },
+    )
 }
 
 /// Devices for a restart: missing directories are *not* recreated (they are down).
 pub fn devices_again(root: &Path, n: usize) -> Vec<DeviceInfo> {
-    device::validate(&device_paths(root, n), "test-node", false)
+    validate_paths(&device_paths(root, n), false)
 }
 
 pub fn open(geometry: Geometry, devices: &[DeviceInfo]) -> Rc<Store> {
