@@ -217,7 +217,7 @@ impl Store {
         // A bounded journal (a block device's slot) that cannot take this frame is rotated
         // first: the checkpoint captures the index as it is, without this batch, whose frame
         // then goes to the new generation. A frame larger than a whole slot fails the batch.
-        if !self.journal.borrow().fits(payload.len()) {
+        if !self.journal.borrow().fits(payload.len()) && !self.rotation_backing_off() {
             self.rotate_journal();
         }
         let journal = self.journal.borrow().clone();
@@ -245,7 +245,7 @@ impl Store {
         // Rotate at the configured size, or at half a bounded slot so that a batch rarely has
         // to rotate before its own frame.
         let rotate_bytes = self.journal_rotate_bytes.min(journal.capacity_bytes() / 2);
-        let rotate = journal.bytes() > rotate_bytes;
+        let rotate = journal.bytes() > rotate_bytes && !self.rotation_backing_off();
         // Our handle must be gone before rotating: the journal is replaced in place.
         drop(journal);
         if rotate {
@@ -391,9 +391,18 @@ impl Store {
         (accepted, rejected)
     }
 
+    /// Whether a failed rotation is waiting out its retry delay.
+    fn rotation_backing_off(&self) -> bool {
+        self.rotation_retry_at
+            .get()
+            .is_some_and(|at| std::time::Instant::now() < at)
+    }
+
     /// Starts a new journal generation with a checkpoint of the current index. Runs between
     /// batches in the commit task, so no frame is being appended meanwhile.
     fn rotate_journal(&self) {
+        /// How long a failed rotation waits before the next attempt.
+        const ROTATION_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
         let mut journal = self.journal.borrow_mut();
         // Only the commit task appends, and it is here: nobody else holds the journal. Check
         // before building the checkpoint, which costs a pass over the whole index.
@@ -405,11 +414,17 @@ impl Store {
             return;
         };
         let state = checkpoint_payload(&self.index.borrow());
-        if let Err(e) = current.rotate(&state) {
-            eprintln!(
-                "level=error msg=\"journal rotation failed\" core={} err=\"{e}\"",
-                self.core
-            );
+        match current.rotate(&state) {
+            Ok(()) => self.rotation_retry_at.set(None),
+            Err(e) => {
+                eprintln!(
+                    "level=error msg=\"journal rotation failed; retrying in {} s\" core={} err=\"{e}\"",
+                    ROTATION_RETRY.as_secs(),
+                    self.core
+                );
+                self.rotation_retry_at
+                    .set(Some(std::time::Instant::now() + ROTATION_RETRY));
+            }
         }
     }
 }

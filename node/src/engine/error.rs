@@ -27,6 +27,9 @@ pub enum StorageError {
     DeviceFull {
         dev: u16,
     },
+    /// The journal slot of a raw block device cannot take this batch's frame (its checkpoint
+    /// slot is too small for the index to rotate). Nothing was written.
+    MetadataFull(String),
     NoJournalMirror,
     Io(String),
     Corrupt(String),
@@ -64,6 +67,10 @@ impl From<StorageError> for S3Error {
             DeviceFull { dev } => S3Error::with_message(
                 S3ErrorCode::InsufficientStorage,
                 format!("data device {dev} is full: delete objects or add capacity"),
+            ),
+            MetadataFull(_) => S3Error::with_message(
+                S3ErrorCode::InsufficientStorage,
+                "the metadata area of the devices is full: delete objects or use larger devices",
             ),
             Unrecoverable(_) | NoJournalMirror | Io(_) | Corrupt(_) => {
                 S3ErrorCode::InternalError.into()

@@ -179,7 +179,7 @@ impl Journal {
     /// mirror. A frame that does not fit the journal is refused (nothing is written).
     pub async fn append(&self, payload: &[u8]) -> Result<(), StorageError> {
         if !self.fits(payload.len()) {
-            return Err(StorageError::Io(format!(
+            return Err(StorageError::MetadataFull(format!(
                 "core {}: a journal frame of {} bytes does not fit the journal slot ({} of {} bytes used)",
                 self.core,
                 frame_bytes(payload.len()),

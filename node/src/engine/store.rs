@@ -116,6 +116,9 @@ pub struct Store {
     /// Journal size that triggers a checkpoint and a new generation (`JOURNAL_ROTATE_BYTES`,
     /// or `TESSERA_JOURNAL_ROTATE_BYTES` for tests that need many rotations).
     pub(super) journal_rotate_bytes: u64,
+    /// After a failed rotation (the checkpoint does not fit a block device's slot), when to
+    /// try again: each attempt encodes the whole index, so not after every batch.
+    pub(super) rotation_retry_at: Cell<Option<std::time::Instant>>,
     /// A degraded read saw lost shards: the scrubber should run a pass soon.
     pub(super) repair_wanted: Cell<bool>,
     pub stats: StoreStats,
@@ -211,6 +214,7 @@ impl Store {
             placement_cursor: Cell::new(core),
             next_upload_id: Cell::new(next_upload),
             repair_wanted: Cell::new(false),
+            rotation_retry_at: Cell::new(None),
             journal_rotate_bytes: std::env::var("TESSERA_JOURNAL_ROTATE_BYTES")
                 .ok()
                 .and_then(|v| v.parse().ok())
