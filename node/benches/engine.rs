@@ -71,6 +71,31 @@ fn main() {
             cores,
         },
     );
+    // BENCH_PREFILL_MIB=N writes N MiB of zeros into every core's data file first, so the
+    // benchmark's writes overwrite written blocks instead of extending the files (an A/B of
+    // what file extension costs on this filesystem).
+    if let Some(mib) = std::env::var("BENCH_PREFILL_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        use std::io::Write;
+        let zeros = vec![0u8; 1 << 20];
+        for d in &devices {
+            for core in 0..cores {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(d.data_path(core))
+                    .expect("data file");
+                for _ in 0..mib {
+                    f.write_all(&zeros).expect("prefill");
+                }
+                f.sync_all().expect("prefill sync");
+            }
+        }
+        println!("prefilled {mib} MiB of zeros in every data file");
+    }
     let in_flight = 32;
     println!("engine: {cores} cores (one Store each, as the node runs), {in_flight} requests in flight in all, EC 4+2 over 6 devices");
     let mib = 1024 * 1024;

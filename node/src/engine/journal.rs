@@ -29,7 +29,34 @@ pub struct Mirror {
     file: monoio::fs::File,
     /// Where this mirror's journal starts in `file` (0 for a file, the slot for a block device).
     base: u64,
+    /// Bytes from `base` already written. Frames are appended only below it: `append` first
+    /// extends a file with zeros, `PREPARE_STEP` at a time. An O_DSYNC write that extends a
+    /// file must also commit the filesystem's metadata (ext4: a jbd2 commit); an overwrite
+    /// need not — measured: 4 KiB durable PUTs +28 % (docs/performance.md).
+    prepared: Cell<u64>,
     failed: Cell<bool>,
+}
+
+/// How far ahead of the last frame a journal file is zero-filled.
+const PREPARE_STEP: u64 = 4 << 20;
+
+impl Mirror {
+    /// Makes sure bytes `[0, end)` of this mirror's journal are written (zero-filling a
+    /// file up to `PREPARE_STEP` past `end`), so a frame there is an overwrite. The file is
+    /// O_DSYNC: once this returns, the zeros and the file size are durable.
+    async fn prepare(&self, end: u64) -> std::io::Result<()> {
+        let prepared = self.prepared.get();
+        if end <= prepared {
+            return Ok(());
+        }
+        let target = end.div_ceil(BLOCK_BYTES) * BLOCK_BYTES + PREPARE_STEP;
+        debug_assert!(prepared.is_multiple_of(BLOCK_BYTES) && target > prepared);
+        let zeros = AlignedBuf::zeroed((target - prepared) as usize);
+        let (result, _) = self.file.write_all_at(zeros, self.base + prepared).await;
+        result?;
+        self.prepared.set(target);
+        Ok(())
+    }
 }
 
 pub struct Journal {
@@ -140,6 +167,7 @@ impl Journal {
                         loc: loc.clone(),
                         file: journal_file.file,
                         base: journal_file.base,
+                        prepared: Cell::new(journal_file.prepared_bytes),
                         failed: Cell::new(false),
                     },
                     journal_file.capacity_bytes,
@@ -205,7 +233,11 @@ impl Journal {
             .map(|mirror| {
                 let mut buf = AlignedBuf::dirty(frame.len());
                 buf.as_mut_slice().copy_from_slice(&frame);
+                let end = offset + buf.len() as u64;
                 async move {
+                    if let Err(e) = mirror.prepare(end).await {
+                        return (mirror, Err(e));
+                    }
                     let (result, _) = mirror.file.write_all_at(buf, mirror.base + offset).await;
                     (mirror, result)
                 }
@@ -307,6 +339,11 @@ mod tests {
         let recovered = recover(0, &locs).unwrap();
         assert_eq!(recovered.records, (0..=3).map(record).collect::<Vec<_>>());
         assert_eq!(recovered.next_generation, 2);
+        // The file was zero-filled ahead of its frames, and replay stopped at the zeros.
+        let len = fs::metadata(locs[0].journal_path(0, 1).unwrap())
+            .unwrap()
+            .len();
+        assert!(len >= PREPARE_STEP + 4096, "journal file of {len} bytes");
         // Tear the last frame on mirror 0 and remove mirror 1's journal: replay stops at two frames.
         let path = locs[0].journal_path(0, 1).unwrap();
         let mut bytes = fs::read(&path).unwrap();

@@ -39,6 +39,9 @@ pub struct JournalFile {
     pub file: monoio::fs::File,
     pub base: u64,
     pub capacity_bytes: u64,
+    /// Bytes from `base` already written (zeros or frames): appends below it overwrite and
+    /// cost no filesystem metadata. A new file has none; a block slot has all.
+    pub prepared_bytes: u64,
 }
 
 fn ckpt_name(core: usize, generation: u64) -> String {
@@ -254,6 +257,7 @@ impl MirrorLoc {
                     file: monoio::fs::File::from_std(file)?,
                     base: 0,
                     capacity_bytes: u64::MAX,
+                    prepared_bytes: 0,
                 })
             }
             MirrorLoc::Block { path, label } => {
@@ -263,6 +267,7 @@ impl MirrorLoc {
                     file: monoio::fs::File::from_std(file)?,
                     base,
                     capacity_bytes,
+                    prepared_bytes: capacity_bytes,
                 })
             }
         }
