@@ -251,6 +251,18 @@ async fn clean_restarts_keep_everything() {
         node.restart();
         let s3 = node.client();
         model.verify(&s3).await;
+        // Bucket owners survive restarts: the second user still may not touch them.
+        let other = node.other_client();
+        assert!(other
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .is_empty());
+        for bucket in model.buckets.keys() {
+            assert_status(other.head_bucket().bucket(bucket).send().await, 403);
+        }
         assert_status(s3.head_bucket().bucket("gone-bucket").send().await, 404);
         assert_s3_err(
             s3.get_object()

@@ -316,3 +316,95 @@ async fn recreate_after_delete_starts_empty() {
     assert_eq!(listed.key_count(), Some(0));
     assert!(listed.contents().is_empty());
 }
+
+#[tokio::test]
+async fn a_bucket_belongs_to_the_user_who_created_it() {
+    let node = Node::shared();
+    let (owner, other) = (node.client(), node.other_client());
+    let name = unique_bucket("mine");
+    create_bucket(&owner, &name).await;
+    owner
+        .put_object()
+        .bucket(&name)
+        .key("k")
+        .body(ByteStream::from_static(b"private"))
+        .send()
+        .await
+        .unwrap();
+
+    // The other user does not see it, cannot take the name, and cannot touch it.
+    let listed = other.list_buckets().send().await.unwrap();
+    assert!(!listed.buckets().iter().any(|b| b.name() == Some(&name)));
+    assert_s3_err(
+        other.create_bucket().bucket(&name).send().await,
+        "BucketAlreadyExists",
+        409,
+    );
+    assert_status(other.head_bucket().bucket(&name).send().await, 403);
+    assert_s3_err(
+        other.get_object().bucket(&name).key("k").send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other
+            .put_object()
+            .bucket(&name)
+            .key("k")
+            .body(ByteStream::from_static(b"overwritten"))
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.list_objects_v2().bucket(&name).send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.delete_object().bucket(&name).key("k").send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.delete_bucket().bucket(&name).send().await,
+        "AccessDenied",
+        403,
+    );
+    // Nor copy out of it into a bucket of its own.
+    let theirs = unique_bucket("theirs");
+    create_bucket(&other, &theirs).await;
+    assert_s3_err(
+        other
+            .copy_object()
+            .bucket(&theirs)
+            .key("stolen")
+            .copy_source(format!("{name}/k"))
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert!(!owner
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(&theirs)));
+
+    // The owner's object is untouched.
+    let got = owner
+        .get_object()
+        .bucket(&name)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"private"
+    );
+}

@@ -27,6 +27,10 @@ pub use aws_sdk_s3;
 
 pub const ACCESS_KEY: &str = "TESSERATESTACCESSKEY";
 pub const SECRET_KEY: &str = "tessera-test-secret-key-0123456789abcdef";
+/// A second user of every test node (from its `--credentials` file): owns nothing of the
+/// first user's.
+pub const OTHER_ACCESS_KEY: &str = "TESSERATESTOTHERUSER";
+pub const OTHER_SECRET_KEY: &str = "tessera-test-other-secret-0123456789abcd";
 pub const REGION: &str = "us-east-1";
 /// The `--domain` every node is started with, for virtual-hosted-style requests.
 pub const DOMAIN: &str = "localhost";
@@ -173,8 +177,13 @@ impl Node {
             .append(true)
             .open(dir.join("node.log"))
             .map_err(|e| format!("open node.log: {e}"))?;
+        let users = dir.join("users");
+        std::fs::write(&users, format!("{OTHER_ACCESS_KEY}:{OTHER_SECRET_KEY}\n"))
+            .map_err(|e| format!("write {}: {e}", users.display()))?;
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
+            .arg("--credentials")
+            .arg(&users)
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
@@ -272,6 +281,21 @@ impl Node {
                 .force_path_style(true)
                 .build(),
         )
+    }
+
+    /// A path-style client signing as the node's second user (`OTHER_ACCESS_KEY`).
+    pub fn other_client(&self) -> aws_sdk_s3::Client {
+        let conf = base_config(&self.endpoint(), &self.region)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(
+                OTHER_ACCESS_KEY,
+                OTHER_SECRET_KEY,
+                None,
+                None,
+                "static",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
     }
 
     /// A client with virtual-hosted-style addressing against `http://localhost:PORT`. Names

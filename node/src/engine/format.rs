@@ -115,9 +115,12 @@ pub enum Record {
     UploadDone {
         id: u64,
     },
+    /// `owner`: the access key that created the bucket; empty for buckets created before
+    /// owners were recorded (tag 7), which every user may use.
     BucketCreate {
         name: String,
         ctime_ms: i64,
+        owner: String,
     },
     BucketDelete {
         name: String,
@@ -133,6 +136,8 @@ mod tag {
     pub const UPLOAD_DONE: u8 = 6;
     pub const BUCKET_CREATE: u8 = 7;
     pub const BUCKET_DELETE: u8 = 8;
+    /// BucketCreate with its owner (tag 7 is read still, as owner "").
+    pub const BUCKET_CREATE_OWNED: u8 = 9;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -364,10 +369,15 @@ impl Record {
                 w.u8(tag::UPLOAD_DONE);
                 w.u64(*id);
             }
-            Record::BucketCreate { name, ctime_ms } => {
-                w.u8(tag::BUCKET_CREATE);
+            Record::BucketCreate {
+                name,
+                ctime_ms,
+                owner,
+            } => {
+                w.u8(tag::BUCKET_CREATE_OWNED);
                 w.str(name);
                 w.i64(*ctime_ms);
+                w.str(owner);
             }
             Record::BucketDelete { name } => {
                 w.u8(tag::BUCKET_DELETE);
@@ -409,6 +419,12 @@ impl Record {
             tag::BUCKET_CREATE => Record::BucketCreate {
                 name: r.string()?,
                 ctime_ms: r.i64()?,
+                owner: String::new(),
+            },
+            tag::BUCKET_CREATE_OWNED => Record::BucketCreate {
+                name: r.string()?,
+                ctime_ms: r.i64()?,
+                owner: r.string()?,
             },
             tag::BUCKET_DELETE => Record::BucketDelete { name: r.string()? },
             _ => return None,
@@ -608,11 +624,31 @@ mod tests {
             Record::BucketCreate {
                 name: "bucket".into(),
                 ctime_ms: 4,
+                owner: "AKIDEXAMPLE".into(),
             },
             Record::BucketDelete {
                 name: "bucket".into(),
             },
         ]
+    }
+
+    #[test]
+    fn an_old_bucket_record_reads_as_a_bucket_without_owner() {
+        // Tag 7, as written before owners: u32 body length, tag, name, ctime.
+        let mut body = vec![7u8];
+        body.extend_from_slice(&3u32.to_le_bytes());
+        body.extend_from_slice(b"old");
+        body.extend_from_slice(&42i64.to_le_bytes());
+        let mut payload = (body.len() as u32).to_le_bytes().to_vec();
+        payload.extend_from_slice(&body);
+        assert_eq!(
+            decode_records(&payload).unwrap(),
+            vec![Record::BucketCreate {
+                name: "old".into(),
+                ctime_ms: 42,
+                owner: String::new(),
+            }]
+        );
     }
 
     #[test]

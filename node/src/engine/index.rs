@@ -60,12 +60,20 @@ impl ListItem {
     }
 }
 
+/// A bucket in the registry: when it was created and by whom (an access key; empty for a
+/// bucket created before owners were recorded, which every user may use).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketMeta {
+    pub ctime_ms: i64,
+    pub owner: String,
+}
+
 #[derive(Default)]
 pub struct Index {
     pub objects: BTreeMap<Box<[u8]>, Entry>,
     pub packed: HashMap<u64, PackedStripe>,
     pub uploads: BTreeMap<u64, Upload>,
-    pub buckets: BTreeMap<String, i64>,
+    pub buckets: BTreeMap<String, BucketMeta>,
     /// Bytes of object keys held (for the memory-per-object figure).
     pub key_bytes: u64,
 }
@@ -189,8 +197,14 @@ impl Index {
                     self.release_upload(upload, &mut freed);
                 }
             }
-            Record::BucketCreate { name, ctime_ms } => {
-                self.buckets.entry(name).or_insert(ctime_ms);
+            Record::BucketCreate {
+                name,
+                ctime_ms,
+                owner,
+            } => {
+                self.buckets
+                    .entry(name)
+                    .or_insert(BucketMeta { ctime_ms, owner });
             }
             Record::BucketDelete { name } => {
                 self.buckets.remove(&name);

@@ -20,7 +20,7 @@ use super::device::{self, DeviceInfo};
 use super::erasure::{Codec, Geometry};
 use super::error::StorageError;
 use super::format::{Entry, Location, Meta, PartLoc, Record, Stripe};
-use super::index::{composite_key, Extent, Index, ListItem, Upload};
+use super::index::{composite_key, BucketMeta, Extent, Index, ListItem, Upload};
 use super::journal::{self, Journal};
 use super::mirror::MirrorLoc;
 use super::reclaim::Reclaim;
@@ -713,30 +713,37 @@ impl Store {
 
     // ----- buckets (durable on core 0 only) ------------------------------------------------
 
-    pub fn buckets(&self) -> Vec<(String, i64)> {
+    pub fn buckets(&self) -> Vec<(String, BucketMeta)> {
         self.index
             .borrow()
             .buckets
             .iter()
-            .map(|(n, t)| (n.clone(), *t))
+            .map(|(n, b)| (n.clone(), b.clone()))
             .collect()
     }
 
-    pub async fn create_bucket(&self, name: &str) -> Result<bool, StorageError> {
-        if self.index.borrow().buckets.contains_key(name) {
-            return Ok(false);
+    /// Creates bucket `name` owned by `owner`. `Ok(None)` when created; `Ok(Some(meta))` when
+    /// it exists already (nothing changes).
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> Result<Option<BucketMeta>, StorageError> {
+        if let Some(existing) = self.index.borrow().buckets.get(name) {
+            return Ok(Some(existing.clone()));
         }
         self.submit(Pending::new(
             vec![Record::BucketCreate {
                 name: name.to_string(),
                 ctime_ms: now_ms(),
+                owner: owner.to_string(),
             }],
             Check::None,
             0,
             Vec::new(),
         ))
         .await?;
-        Ok(true)
+        Ok(None)
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<(), StorageError> {
@@ -946,10 +953,11 @@ fn put_pending(
 /// uploads with their parts.
 pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, ctime_ms) in &index.buckets {
+    for (name, bucket) in &index.buckets {
         Record::BucketCreate {
             name: name.clone(),
-            ctime_ms: *ctime_ms,
+            ctime_ms: bucket.ctime_ms,
+            owner: bucket.owner.clone(),
         }
         .encode(&mut out);
     }

@@ -12,6 +12,7 @@ use super::mesh::{Envelope, Mesh};
 use super::metrics::CoreMetrics;
 use super::shared::Shared;
 use crate::engine::device::DeviceInfo;
+use crate::engine::index::BucketMeta;
 use crate::engine::rangemap::RangeMap;
 use crate::engine::store::Store;
 
@@ -23,7 +24,7 @@ pub struct CoreCtx {
     pub mesh: Mesh,
     pub range_map: RangeMap,
     /// Replica of the bucket registry (durable on core 0), updated by core 0's messages.
-    pub buckets: RefCell<BTreeMap<String, i64>>,
+    pub buckets: RefCell<BTreeMap<String, BucketMeta>>,
     pub metrics: CoreMetrics,
     pub connections: Cell<usize>,
     pub request_counter: Cell<u64>,
@@ -97,12 +98,12 @@ pub fn run_core(
         if core == 0 {
             // Core 0 holds the durable bucket registry; every core gets a replica before the
             // node reports healthy.
-            for (name, ctime_ms) in ctx.store.buckets() {
+            for (name, meta) in ctx.store.buckets() {
                 let _ = ctx
                     .mesh
                     .broadcast(|_| super::owner::OwnerOp::BucketAdded {
                         name: name.clone(),
-                        ctime_ms,
+                        meta: meta.clone(),
                     })
                     .await;
             }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::core::CoreCtx;
 use crate::engine::error::StorageError;
 use crate::engine::format::{Entry, Location, Meta};
-use crate::engine::index::ListItem;
+use crate::engine::index::{BucketMeta, ListItem};
 use crate::engine::store::{etag_string, BodyRx, WriteCond};
 use crate::proto::cond::{self, CondOutcome, Conditions};
 use crate::proto::error::{S3Error, S3ErrorCode};
@@ -141,6 +141,8 @@ pub enum OwnerOp {
     /// Core 0 only: the durable bucket registry.
     CreateBucket {
         name: String,
+        /// The creating user's access key.
+        owner: String,
     },
     DeleteBucket {
         name: String,
@@ -148,7 +150,7 @@ pub enum OwnerOp {
     /// Replica updates sent by core 0 to every core.
     BucketAdded {
         name: String,
-        ctime_ms: i64,
+        meta: BucketMeta,
     },
     BucketRemoved {
         name: String,
@@ -279,10 +281,12 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             (u.meta, parts)
         })),
         OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
-        OwnerOp::CreateBucket { name } => OwnerReply::Done(create_bucket(&ctx, name).await),
+        OwnerOp::CreateBucket { name, owner } => {
+            OwnerReply::Done(create_bucket(&ctx, name, owner).await)
+        }
         OwnerOp::DeleteBucket { name } => OwnerReply::Done(delete_bucket(&ctx, name).await),
-        OwnerOp::BucketAdded { name, ctime_ms } => {
-            ctx.buckets.borrow_mut().insert(name, ctime_ms);
+        OwnerOp::BucketAdded { name, meta } => {
+            ctx.buckets.borrow_mut().insert(name, meta);
             OwnerReply::Done(Ok(()))
         }
         OwnerOp::BucketRemoved { name } => {
@@ -293,22 +297,23 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
     }
 }
 
-async fn create_bucket(ctx: &Rc<CoreCtx>, name: String) -> Result<(), S3Error> {
+async fn create_bucket(ctx: &Rc<CoreCtx>, name: String, owner: String) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let created = ctx.store.create_bucket(&name).await.map_err(s3)?;
-    if !created {
-        return Err(S3ErrorCode::BucketAlreadyOwnedByYou.into());
+    if let Some(existing) = ctx.store.create_bucket(&name, &owner).await.map_err(s3)? {
+        // Bucket names are global: another user's bucket cannot be created again.
+        return Err(if existing.owner.is_empty() || existing.owner == owner {
+            S3ErrorCode::BucketAlreadyOwnedByYou.into()
+        } else {
+            S3ErrorCode::BucketAlreadyExists.into()
+        });
     }
-    let ctime_ms = ctx
-        .store
-        .buckets()
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .map_or(0, |(_, t)| t);
+    let Some((_, meta)) = ctx.store.buckets().into_iter().find(|(n, _)| *n == name) else {
+        return Err(S3ErrorCode::InternalError.into());
+    };
     ctx.mesh
         .broadcast(|_| OwnerOp::BucketAdded {
             name: name.clone(),
-            ctime_ms,
+            meta: meta.clone(),
         })
         .await?;
     Ok(())

@@ -119,6 +119,13 @@ pub async fn handle(
 }
 
 async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    // A bucket belongs to the user who created it: every operation on it by another user is
+    // refused here, in one place (there are no ACLs or policies to grant access).
+    if req.route.op != Operation::CreateBucket {
+        if let Some(name) = req.route.bucket.as_deref() {
+            check_bucket_owner(req, name)?;
+        }
+    }
     match req.route.op {
         Operation::ListBuckets => list_buckets(req),
         Operation::CreateBucket => create_bucket(req, conn).await,
@@ -194,6 +201,17 @@ fn bucket_name<'r>(req: &'r Request<'_>) -> Result<&'r str, S3Error> {
         .bucket
         .as_deref()
         .ok_or_else(|| S3ErrorCode::InvalidRequest.into())
+}
+
+/// Whether the requester may use bucket `name` (when it exists): its owner may, and so may
+/// everyone for a bucket created before owners were recorded.
+fn check_bucket_owner(req: &Request<'_>, name: &str) -> Result<(), S3Error> {
+    match req.ctx.buckets.borrow().get(name) {
+        Some(meta) if !meta.owner.is_empty() && meta.owner != req.auth.access_key => {
+            Err(S3Error::new(S3ErrorCode::AccessDenied).resource(name.to_string()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn require_bucket(req: &Request<'_>) -> Result<String, S3Error> {
@@ -329,7 +347,8 @@ fn list_buckets(req: &Request<'_>) -> Result<Response, S3Error> {
         .buckets
         .borrow()
         .iter()
-        .map(|(n, t)| (n.clone(), time::iso8601_ms(*t)))
+        .filter(|(_, b)| b.owner.is_empty() || b.owner == req.auth.access_key)
+        .map(|(n, b)| (n.clone(), time::iso8601_ms(b.ctime_ms)))
         .collect();
     let owner = &req.auth.access_key;
     Ok(Response::xml(
@@ -353,7 +372,13 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
     let created = expect_done(
         req.ctx
             .mesh
-            .call(0, OwnerOp::CreateBucket { name: name.clone() })
+            .call(
+                0,
+                OwnerOp::CreateBucket {
+                    name: name.clone(),
+                    owner: req.auth.access_key.clone(),
+                },
+            )
             .await?,
     );
     match created {
@@ -1027,6 +1052,7 @@ fn copy_source(req: &Request<'_>) -> Result<(String, String), S3Error> {
     if !req.ctx.buckets.borrow().contains_key(bucket) {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(bucket.to_string()));
     }
+    check_bucket_owner(req, bucket)?;
     Ok((bucket.to_string(), key.to_string()))
 }
 
