@@ -124,6 +124,13 @@ pub struct Store {
     pub stats: StoreStats,
 }
 
+/// What `Store::create_bucket` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketCreated {
+    New(BucketMeta),
+    Exists(BucketMeta),
+}
+
 impl Store {
     /// Opens this core's part of every device, recovers the index (checkpoint + journal), and
     /// starts a new journal generation. Runs on the core's own executor.
@@ -722,28 +729,41 @@ impl Store {
             .collect()
     }
 
-    /// Creates bucket `name` owned by `owner`. `Ok(None)` when created; `Ok(Some(meta))` when
-    /// it exists already (nothing changes).
+    /// Creates bucket `name` owned by `owner`, or finds it there already (nothing changes).
+    /// Either way the answer carries the bucket as the index holds it.
     pub async fn create_bucket(
         &self,
         name: &str,
         owner: &str,
-    ) -> Result<Option<BucketMeta>, StorageError> {
+    ) -> Result<BucketCreated, StorageError> {
         if let Some(existing) = self.index.borrow().buckets.get(name) {
-            return Ok(Some(existing.clone()));
+            return Ok(BucketCreated::Exists(existing.clone()));
         }
+        let ours = BucketMeta {
+            ctime_ms: now_ms(),
+            owner: owner.to_string(),
+        };
         self.submit(Pending::new(
             vec![Record::BucketCreate {
                 name: name.to_string(),
-                ctime_ms: now_ms(),
-                owner: owner.to_string(),
+                ctime_ms: ours.ctime_ms,
+                owner: ours.owner.clone(),
             }],
             Check::None,
             0,
             Vec::new(),
         ))
         .await?;
-        Ok(None)
+        // A create of the same name committed first keeps the bucket (the index keeps the
+        // first record): then this one found it there.
+        let held = self.index.borrow().buckets.get(name).cloned();
+        match held {
+            Some(meta) if meta == ours => Ok(BucketCreated::New(meta)),
+            Some(meta) => Ok(BucketCreated::Exists(meta)),
+            None => Err(StorageError::Corrupt(format!(
+                "bucket {name} committed but not in the index"
+            ))),
+        }
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<(), StorageError> {

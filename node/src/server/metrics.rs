@@ -84,6 +84,7 @@ impl CoreStats {
     pub fn collect(ctx: &CoreCtx) -> CoreStats {
         let store = &ctx.store;
         let (index_objects, index_key_bytes, uploads) = store.index_counts();
+        let (md5_batches, md5_chunks) = super::md5lanes::counters();
         CoreStats {
             core: ctx.core,
             requests: ctx
@@ -124,8 +125,8 @@ impl CoreStats {
             index_objects,
             index_key_bytes,
             uploads,
-            md5_batches: super::md5lanes::counters().0,
-            md5_chunks: super::md5lanes::counters().1,
+            md5_batches,
+            md5_chunks,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::core::CoreCtx;
 use crate::engine::error::StorageError;
 use crate::engine::format::{Entry, Location, Meta};
 use crate::engine::index::{BucketMeta, ListItem};
-use crate::engine::store::{etag_string, BodyRx, WriteCond};
+use crate::engine::store::{etag_string, BodyRx, BucketCreated, WriteCond};
 use crate::proto::cond::{self, CondOutcome, Conditions};
 use crate::proto::error::{S3Error, S3ErrorCode};
 
@@ -299,16 +299,16 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
 
 async fn create_bucket(ctx: &Rc<CoreCtx>, name: String, owner: String) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    if let Some(existing) = ctx.store.create_bucket(&name, &owner).await.map_err(s3)? {
+    let meta = match ctx.store.create_bucket(&name, &owner).await.map_err(s3)? {
+        BucketCreated::New(meta) => meta,
         // Bucket names are global: another user's bucket cannot be created again.
-        return Err(if existing.owner.is_empty() || existing.owner == owner {
-            S3ErrorCode::BucketAlreadyOwnedByYou.into()
-        } else {
-            S3ErrorCode::BucketAlreadyExists.into()
-        });
-    }
-    let Some((_, meta)) = ctx.store.buckets().into_iter().find(|(n, _)| *n == name) else {
-        return Err(S3ErrorCode::InternalError.into());
+        BucketCreated::Exists(existing) => {
+            return Err(if existing.owner.is_empty() || existing.owner == owner {
+                S3ErrorCode::BucketAlreadyOwnedByYou.into()
+            } else {
+                S3ErrorCode::BucketAlreadyExists.into()
+            });
+        }
     };
     ctx.mesh
         .broadcast(|_| OwnerOp::BucketAdded {
