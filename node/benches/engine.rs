@@ -3,7 +3,7 @@
 //!
 //! Reported: EC encode GB/s for the default 4+2 geometry; durable 1 MiB PUT MiB/s and 1 MiB GET
 //! MiB/s at 32 in flight; durable 4 KiB PUTs/s at 32 in flight; index memory per object with
-//! 1,000,000 objects. Environment: BENCH_SECS (default 5), BENCH_INDEX_OBJECTS (1000000).
+//! 1,000,000 objects. Environment: BENCH_SECS (default 5), BENCH_INDEX_OBJECTS (1000000), BENCH_ONLY (put1m, get1m — which writes first — or put4k).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -116,9 +116,17 @@ fn main() {
                         .expect("store");
                     let per_core = (in_flight / cores).max(1);
                     let mut results = Vec::new();
-                    for (op, size, keys) in phases {
+                    // BENCH_ONLY=put1m|get1m|put4k runs one phase (the others report 0).
+                    let only = std::env::var("BENCH_ONLY").ok();
+                    for (name, (op, size, keys)) in
+                        ["put1m", "get1m", "put4k"].into_iter().zip(phases)
+                    {
                         barrier.wait();
+                        let skip = only
+                            .as_deref()
+                            .is_some_and(|o| o != name && !(o == "get1m" && name == "put1m"));
                         results.push(match op {
+                            _ if skip => (0, 1.0),
                             "put" => run_puts(&store, size, per_core, keys).await,
                             _ => run_gets(&store, per_core, keys).await,
                         });

@@ -33,6 +33,10 @@ pub const INDEX_ENTRY_OVERHEAD_BYTES: u64 = 168;
 pub const COMMIT_BATCH_RECORDS_MAX: usize = 1024;
 /// A journal generation is checkpointed and rotated after this many bytes.
 pub const JOURNAL_ROTATE_BYTES: u64 = 256 * 1024 * 1024;
+/// A group commit whose new shards total at most this many bytes writes its journal frame
+/// alongside them (one device round trip); a larger one flushes them first. It bounds what
+/// recovery reads back to check the last frame (`engine/verify.rs`).
+pub const UNSYNCED_COMMIT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// A single journal record (key + metadata + layout) is at most this large.
 pub const RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
 

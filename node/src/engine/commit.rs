@@ -1,11 +1,17 @@
 //! Group commit for one core: requests whose data shards are written queue a `Pending`; one
-//! task turns each batch into: seal the open packed stripe, fsync every dirty device once,
-//! check preconditions in arrival order, append one journal frame, apply the records to the
-//! index, answer. See `docs/write-path.md` for why the steps come in this order.
+//! task turns each batch into: check preconditions in arrival order, encode and place the
+//! open packed stripe, then — in one device round trip — write its shards and fsync every
+//! dirty device *while* the journal frame (marked `Unsynced`) is written; then apply the
+//! records to the index and answer. A batch with more than `UNSYNCED_COMMIT_BYTES_MAX` of new
+//! data takes two round trips instead (data durable, then the frame), which bounds what
+//! recovery reads back to check the last frame (`verify.rs`). See `docs/write-path.md`.
 //!
 //! Invariants: a request is answered `Ok` only after its frame is durable on a journal
-//! mirror and its data on its devices; a failed step fails every request that depended on
-//! it, and their extents (never referenced durably) go straight back to the allocator.
+//! mirror and its data on its devices; the next batch starts only after that, so only the
+//! journal's last frame can name data a crash lost; a failed step fails every request that
+//! depended on it, and their extents (never referenced by a frame that stays) go straight back
+//! to the allocator — a frame written before its data failed is first retracted by a new
+//! journal generation.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -17,11 +23,16 @@ use futures::StreamExt;
 use super::aligned::AlignedBuf;
 use super::erasure::Geometry;
 use super::error::StorageError;
-use super::format::{Location, Record};
+use super::format::{Location, Record, Stripe, DEV_MISSING};
 use super::index::Extent;
 use super::store::{check_cond, checkpoint_payload, etag_string, Store, WriteCond};
-use super::stripes::{shard_len_for, stripe_extents_of};
-use crate::constants::PACKED_STRIPE_DATA_BYTES_MAX;
+use super::stripes::{shard_len_for, stripe_extents_of, PreparedStripe};
+use crate::constants::{PACKED_STRIPE_DATA_BYTES_MAX, UNSYNCED_COMMIT_BYTES_MAX};
+
+/// Bytes a stripe occupies on its devices.
+fn stripe_bytes(stripe: &Stripe) -> u64 {
+    stripe.shard_len as u64 * stripe.shards.len() as u64
+}
 
 /// What must still hold when the batch is committed.
 pub enum Check {
@@ -160,71 +171,81 @@ impl Store {
         }
     }
 
-    async fn run_batch(&self, mut batch: Vec<Pending>, pack: Vec<u8>) {
-        let mut dirty = batch.iter().fold(0u64, |acc, p| acc | p.dirty);
-        let mut packed = None;
-        if !pack.is_empty() {
-            match self.seal_packed(&pack).await {
-                Ok((record, stripe_dirty)) => {
-                    dirty |= stripe_dirty;
-                    packed = Some(record);
-                }
-                Err(e) => {
-                    let (failed, rest): (Vec<Pending>, Vec<Pending>) =
-                        batch.into_iter().partition(|p| p.packed);
-                    failed.into_iter().for_each(|p| p.answer(Err(e.clone())));
-                    batch = rest;
-                }
-            }
-        }
-        if let Err(e) = self.sync_devices(dirty).await {
-            self.fail_batch(batch, packed, e);
-            return;
-        }
-        let (accepted, rejected) = self.check_batch(batch);
+    async fn run_batch(&self, batch: Vec<Pending>, pack: Vec<u8>) {
+        // Preconditions first: they read only the index, and only this task changes it.
+        let (mut accepted, rejected) = self.check_batch(batch);
         for (pending, err) in rejected {
             self.free_now(&pending.on_fail);
             pending.answer(Err(err));
         }
-        let packed_id = match &packed {
-            Some(Record::Packed { id, .. }) => *id,
-            _ => 0,
-        };
-        let packed_used = accepted.iter().any(|p| p.packed);
-        if let (Some(Record::Packed { stripe, .. }), false) = (&packed, packed_used) {
-            self.free_now(&stripe_extents_of(stripe));
-            packed = None;
-        }
-        let mut records: Vec<Record> = packed.clone().into_iter().collect();
-        for pending in &accepted {
-            for record in &pending.records {
-                let mut record = record.clone();
-                if let (true, Record::Put { entry, .. }) = (pending.packed, &mut record) {
-                    if let Location::Packed { stripe, .. } = &mut entry.loc {
-                        *stripe = packed_id;
-                    }
+        let mut packed: Option<(u64, PreparedStripe)> = None;
+        if accepted.iter().any(|p| p.packed) {
+            debug_assert!(!pack.is_empty(), "a packed put brought its bytes");
+            match self.prepare_packed(&pack) {
+                Ok(p) => packed = Some(p),
+                Err(e) => {
+                    let (failed, rest): (Vec<Pending>, Vec<Pending>) =
+                        accepted.into_iter().partition(|p| p.packed);
+                    self.fail_batch(failed, None, e);
+                    accepted = rest;
                 }
-                records.push(record);
             }
         }
-        if records.is_empty() {
+        if accepted.is_empty() {
             return;
         }
-        let mut payload = Vec::new();
-        for record in &records {
-            record.encode(&mut payload);
-        }
-        // A bounded journal (a block device's slot) that cannot take this frame is rotated
-        // first: the checkpoint captures the index as it is, without this batch, whose frame
-        // then goes to the new generation. A frame larger than a whole slot fails the batch.
-        if !self.journal.borrow().fits(payload.len()) && !self.rotation_backing_off() {
-            self.rotate_journal();
-        }
-        let journal = self.journal.borrow().clone();
-        if let Err(e) = journal.append(&payload).await {
-            self.fail_batch(accepted, packed, e);
-            return;
-        }
+        let dirty = accepted.iter().fold(0u64, |acc, p| acc | p.dirty);
+        let new_bytes: u64 = accepted
+            .iter()
+            .flat_map(|p| p.on_fail.iter())
+            .map(|e| e.len)
+            .sum::<u64>()
+            + packed.as_ref().map_or(0, |(_, p)| stripe_bytes(&p.stripe));
+        let unsynced = new_bytes <= UNSYNCED_COMMIT_BYTES_MAX;
+        let records = if unsynced {
+            // One round trip: the frame is written while the data is written and flushed.
+            // Recovery checks this frame's new stripes if it is the last (engine/verify.rs).
+            let records = self.batch_records(&accepted, packed.as_ref(), true);
+            let payload = self.frame_payload(&records);
+            let journal = self.journal.borrow().clone();
+            let (data, frame) = futures::future::join(
+                self.write_and_sync(packed.as_mut().map(|(_, p)| p), dirty),
+                journal.append(&payload),
+            )
+            .await;
+            drop(journal);
+            match (data, frame) {
+                (_, Err(e)) => {
+                    self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
+                    return;
+                }
+                (Err(e), Ok(())) => {
+                    self.retract_frame(accepted, packed.map(|(_, p)| p.stripe), records, e);
+                    return;
+                }
+                (Ok(()), Ok(())) => records,
+            }
+        } else {
+            // Two round trips: data durable first, then the frame that references it.
+            if let Err(e) = self
+                .write_and_sync(packed.as_mut().map(|(_, p)| p), dirty)
+                .await
+            {
+                self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
+                return;
+            }
+            let records = self.batch_records(&accepted, packed.as_ref(), false);
+            let payload = self.frame_payload(&records);
+            let journal = self.journal.borrow().clone();
+            let appended = journal.append(&payload).await;
+            drop(journal);
+            if let Err(e) = appended {
+                self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
+                return;
+            }
+            records
+        };
+        let packed_id = packed.as_ref().map_or(0, |(id, _)| *id);
         self.stats.commits.set(self.stats.commits.get() + 1);
         self.stats
             .commit_records
@@ -244,6 +265,7 @@ impl Store {
         }
         // Rotate at the configured size, or at half a bounded slot so that a batch rarely has
         // to rotate before its own frame.
+        let journal = self.journal.borrow().clone();
         let rotate_bytes = self.journal_rotate_bytes.min(journal.capacity_bytes() / 2);
         let rotate = journal.bytes() > rotate_bytes && !self.rotation_backing_off();
         // Our handle must be gone before rotating: the journal is replaced in place.
@@ -253,8 +275,128 @@ impl Store {
         }
     }
 
-    fn fail_batch(&self, batch: Vec<Pending>, packed: Option<Record>, err: StorageError) {
-        if let Some(Record::Packed { stripe, .. }) = &packed {
+    /// The batch's journal records: the packed stripe first (its objects point into it),
+    /// then every accepted request's, with the marker first when the frame is `unsynced`.
+    fn batch_records(
+        &self,
+        accepted: &[Pending],
+        packed: Option<&(u64, PreparedStripe)>,
+        unsynced: bool,
+    ) -> Vec<Record> {
+        let mut records = Vec::new();
+        if unsynced {
+            records.push(Record::Unsynced);
+        }
+        let packed_id = packed.map_or(0, |(id, _)| *id);
+        if let Some((id, prepared)) = packed {
+            records.push(Record::Packed {
+                id: *id,
+                stripe: prepared.stripe.clone(),
+            });
+        }
+        for pending in accepted {
+            for record in &pending.records {
+                let mut record = record.clone();
+                if let (true, Record::Put { entry, .. }) = (pending.packed, &mut record) {
+                    if let Location::Packed { stripe, .. } = &mut entry.loc {
+                        *stripe = packed_id;
+                    }
+                }
+                records.push(record);
+            }
+        }
+        records
+    }
+
+    /// Encodes `records` as one frame's payload, rotating the journal first when a bounded
+    /// journal (a block device's slot) cannot take it: the checkpoint captures the index
+    /// without this batch, whose frame then goes to the new generation. A frame larger than a
+    /// whole slot fails the batch at `append`.
+    fn frame_payload(&self, records: &[Record]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        for record in records {
+            record.encode(&mut payload);
+        }
+        if !self.journal.borrow().fits(payload.len()) && !self.rotation_backing_off() {
+            self.rotate_journal();
+        }
+        payload
+    }
+
+    /// Writes the packed stripe's shards (if any) and flushes every device in `dirty` plus
+    /// those. Shards whose write failed stay named in the stripe, on a device now failed:
+    /// lost shards, as if the device died later; fewer than `k` written fails the batch.
+    async fn write_and_sync(
+        &self,
+        packed: Option<&mut PreparedStripe>,
+        mut dirty: u64,
+    ) -> Result<(), StorageError> {
+        if let Some(prepared) = packed {
+            let (written_to, failed) = self.write_shards(prepared).await;
+            dirty |= written_to;
+            let written = prepared
+                .stripe
+                .shards
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| s.dev != DEV_MISSING && !failed.contains(i))
+                .count();
+            let k = self.commit.geometry.k as usize;
+            if written < k {
+                return Err(StorageError::InsufficientDevices {
+                    up: written,
+                    needed: k,
+                });
+            }
+        }
+        self.sync_devices(dirty).await
+    }
+
+    /// The batch's frame is durable but its data may not be (a write or flush failed). The
+    /// frame is taken back by starting a new journal generation whose checkpoint is the index
+    /// without it; then the batch fails like any other. If even that fails, the index must
+    /// follow the journal: the records are applied and the requests still answered with the
+    /// error (their data is on fewer devices than asked, possibly unreadable).
+    fn retract_frame(
+        &self,
+        batch: Vec<Pending>,
+        packed: Option<Stripe>,
+        records: Vec<Record>,
+        err: StorageError,
+    ) {
+        let state = checkpoint_payload(&self.index.borrow());
+        let retracted = {
+            let mut journal = self.journal.borrow_mut();
+            Rc::get_mut(&mut journal).map(|j| j.rotate(&state))
+        };
+        if let Some(Ok(())) = retracted {
+            eprintln!(
+                "level=warn msg=\"data write failed after its journal frame was written; frame retracted by a new journal generation\" core={} err=\"{err}\"",
+                self.core
+            );
+            self.fail_batch(batch, packed, err);
+            return;
+        }
+        eprintln!(
+            "level=error msg=\"data write failed after its journal frame was written and the frame could not be retracted; its objects stay, possibly unreadable\" core={} err=\"{err}\"",
+            self.core
+        );
+        let mut freed = Vec::new();
+        {
+            let mut index = self.index.borrow_mut();
+            for record in records {
+                freed.extend(index.apply(record));
+            }
+        }
+        let reusable = self.reclaim.borrow_mut().free(freed);
+        self.release_extents(reusable);
+        for pending in batch {
+            pending.answer(Err(err.clone()));
+        }
+    }
+
+    fn fail_batch(&self, batch: Vec<Pending>, packed: Option<Stripe>, err: StorageError) {
+        if let Some(stripe) = &packed {
             self.free_now(&stripe_extents_of(stripe));
         }
         for pending in batch {
@@ -263,18 +405,19 @@ impl Store {
         }
     }
 
-    async fn seal_packed(&self, pack: &[u8]) -> Result<(Record, u64), StorageError> {
+    /// Encodes and places the open packed stripe (no I/O) and gives it the next id.
+    fn prepare_packed(&self, pack: &[u8]) -> Result<(u64, PreparedStripe), StorageError> {
         let geometry = self.commit.geometry;
         let shard_len = shard_len_for(pack.len() as u64, geometry.k);
         let mut buf = AlignedBuf::zeroed(geometry.width() * shard_len as usize);
         buf.as_mut_slice()[..pack.len()].copy_from_slice(pack);
-        let (stripe, dirty) = self.write_stripe(buf, shard_len, pack.len() as u64).await?;
+        let prepared = self.prepare_stripe(buf, shard_len, pack.len() as u64)?;
         let id = self.commit.next_packed_id.get();
         self.commit.next_packed_id.set(id + 1);
         self.stats
             .packed_stripes
             .set(self.stats.packed_stripes.get() + 1);
-        Ok((Record::Packed { id, stripe }, dirty))
+        Ok((id, prepared))
     }
 
     /// fdatasync every device in `dirty`, in parallel. A failed fsync fails the device (it is

@@ -13,7 +13,7 @@
 //! is formatted (labelled) only when it is blank (block 0 all zeros) *and* the node is fresh;
 //! a block device holding anything else that is not this node's label is never written.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -311,14 +311,24 @@ fn validate_block(info: &DeviceInfo, opts: ValidateOptions<'_>) -> Result<(u32, 
 
 /// Opens core `core`'s data region on a device (creating its file on a directory device).
 pub fn open_data_region(info: &DeviceInfo, core: usize) -> io::Result<DataRegion> {
+    let (file, base, capacity_blocks) = open_data_region_std(info, core)?;
+    Ok(DataRegion {
+        file: monoio::fs::File::from_std(file)?,
+        base,
+        capacity_blocks,
+    })
+}
+
+/// `open_data_region` for synchronous use (recovery): the O_DIRECT file, the region's byte
+/// offset in it, and its capacity in blocks (`None`: a file, which grows).
+pub fn open_data_region_std(
+    info: &DeviceInfo,
+    core: usize,
+) -> io::Result<(File, u64, Option<u64>)> {
     if let Some(label) = &info.block {
         let (base, len) = label.data_region(core);
         let file = blockdev::open_direct(&info.path, 0)?;
-        return Ok(DataRegion {
-            file: monoio::fs::File::from_std(file)?,
-            base,
-            capacity_blocks: Some(len / BLOCK_BYTES),
-        });
+        return Ok((file, base, Some(len / BLOCK_BYTES)));
     }
     let file = OpenOptions::new()
         .read(true)
@@ -327,11 +337,7 @@ pub fn open_data_region(info: &DeviceInfo, core: usize) -> io::Result<DataRegion
         .truncate(false)
         .custom_flags(libc::O_DIRECT)
         .open(info.data_path(core))?;
-    Ok(DataRegion {
-        file: monoio::fs::File::from_std(file)?,
-        base: 0,
-        capacity_blocks: None,
-    })
+    Ok((file, 0, None))
 }
 
 #[cfg(test)]

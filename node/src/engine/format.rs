@@ -125,6 +125,11 @@ pub enum Record {
     BucketDelete {
         name: String,
     },
+    /// First record of a frame written *while* its batch's data was still being written and
+    /// flushed (one device round trip per group commit instead of two). Recovery checks the
+    /// new stripes of such a frame, if it is the last one, before replaying it
+    /// (`docs/write-path.md`, `engine/verify.rs`). Changes nothing in the index.
+    Unsynced,
 }
 
 mod tag {
@@ -138,6 +143,7 @@ mod tag {
     pub const BUCKET_DELETE: u8 = 8;
     /// BucketCreate with its owner (tag 7 is read still, as owner "").
     pub const BUCKET_CREATE_OWNED: u8 = 9;
+    pub const UNSYNCED: u8 = 10;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -383,6 +389,7 @@ impl Record {
                 w.u8(tag::BUCKET_DELETE);
                 w.str(name);
             }
+            Record::Unsynced => w.u8(tag::UNSYNCED),
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -427,6 +434,7 @@ impl Record {
                 owner: r.string()?,
             },
             tag::BUCKET_DELETE => Record::BucketDelete { name: r.string()? },
+            tag::UNSYNCED => Record::Unsynced,
             _ => return None,
         };
         r.is_empty().then_some(record)
@@ -629,6 +637,7 @@ mod tests {
             Record::BucketDelete {
                 name: "bucket".into(),
             },
+            Record::Unsynced,
         ]
     }
 

@@ -209,6 +209,7 @@ impl Index {
             Record::BucketDelete { name } => {
                 self.buckets.remove(&name);
             }
+            Record::Unsynced => {}
         }
         freed
     }

@@ -72,6 +72,10 @@ pub struct Journal {
 /// What recovery found: the records to replay, in order, and the next generation to use.
 pub struct Recovered {
     pub records: Vec<Record>,
+    /// The last frame's records (its `Unsynced` marker removed) when that frame was written
+    /// alongside its data: the caller replays them only after checking their new stripes.
+    /// Empty otherwise. Every earlier frame's data was durable before the next frame began.
+    pub unverified: Vec<Record>,
     pub next_generation: u64,
     pub frames_replayed: usize,
     pub fresh: bool,
@@ -109,6 +113,7 @@ pub fn recover(core: usize, mirrors: &[MirrorLoc]) -> Result<Recovered, StorageE
         }
         return Ok(Recovered {
             records: Vec::new(),
+            unverified: Vec::new(),
             next_generation: 1,
             frames_replayed: 0,
             fresh: true,
@@ -120,6 +125,8 @@ pub fn recover(core: usize, mirrors: &[MirrorLoc]) -> Result<Recovered, StorageE
         ))
     })?;
     let mut frames_replayed = 0;
+    // Records of the last frame seen so far; moved into `records` when another follows it.
+    let mut last: Vec<Record> = Vec::new();
     for generation in checkpoint_generation..=max_generation {
         let longest = mirrors
             .iter()
@@ -132,12 +139,23 @@ pub fn recover(core: usize, mirrors: &[MirrorLoc]) -> Result<Recovered, StorageE
                     "core {core}: frame with a valid CRC holds bad records"
                 ))
             })?;
-            records.extend(frame_records);
+            records.append(&mut last);
+            last = frame_records;
         }
         frames_replayed += longest.len();
     }
+    let unverified = if last.first() == Some(&Record::Unsynced) {
+        last.split_off(1)
+    } else {
+        records.append(&mut last);
+        Vec::new()
+    };
+    // Earlier frames' markers: their data was durable before the next frame was written.
+    records.retain(|r| *r != Record::Unsynced);
+    debug_assert!(!unverified.contains(&Record::Unsynced));
     Ok(Recovered {
         records,
+        unverified,
         next_generation: max_generation + 1,
         frames_replayed,
         fresh: false,

@@ -25,6 +25,7 @@ use super::journal::{self, Journal};
 use super::mirror::MirrorLoc;
 use super::reclaim::Reclaim;
 use super::stripes::shard_len_for;
+use super::verify;
 use crate::constants::{
     BLOCK_BYTES, PACKED_OBJECT_BYTES_MAX, PARTS_MAX, PART_BYTES_MIN, STRIPE_DATA_BYTES,
 };
@@ -175,6 +176,11 @@ impl Store {
         let mut index = Index::new();
         for record in recovered.records {
             index.apply(record);
+        }
+        if !recovered.unverified.is_empty() {
+            for record in verify::verified_records(core, recovered.unverified, &index, devices) {
+                index.apply(record);
+            }
         }
         for id in index.orphan_packed() {
             index.packed.remove(&id);
@@ -858,6 +864,15 @@ impl Store {
     /// Packed stripes currently alive.
     pub fn packed_stripes(&self) -> usize {
         self.index.borrow().packed.len()
+    }
+
+    /// Packed stripe `id`, if alive.
+    pub fn packed_stripe(&self, id: u64) -> Option<Stripe> {
+        self.index
+            .borrow()
+            .packed
+            .get(&id)
+            .map(|p| p.stripe.clone())
     }
 
     /// Every stripe the index references (for the scrubber), as a snapshot.

@@ -54,16 +54,51 @@ pub fn shard_len_for(data_len: u64, k: u8) -> u64 {
     round_up_block(data_len.div_ceil(k as u64).max(1))
 }
 
+/// A stripe encoded and placed but not yet written (`Store::prepare_stripe`).
+pub struct PreparedStripe {
+    pub stripe: Stripe,
+    buf: Rc<AlignedBuf>,
+}
+
 impl Store {
     /// Writes a stripe: `buf` holds the data in `[0, k*shard_len)` (zero padded) and has room
     /// for parity after it. Returns the stripe and the set of devices written (as a bitmask),
     /// which must be fsynced before the stripe is referenced by a durable record.
     pub async fn write_stripe(
         &self,
-        mut buf: AlignedBuf,
+        buf: AlignedBuf,
         shard_len: u64,
         data_len: u64,
     ) -> Result<(Stripe, u64), StorageError> {
+        let mut prepared = self.prepare_stripe(buf, shard_len, data_len)?;
+        let (dirty, failed) = self.write_shards(&prepared).await;
+        for i in failed {
+            prepared.stripe.shards[i].dev = DEV_MISSING;
+        }
+        let stripe = prepared.stripe;
+        let written = stripe
+            .shards
+            .iter()
+            .filter(|s| s.dev != DEV_MISSING)
+            .count();
+        if written < self.geometry.k as usize {
+            self.free_now(&stripe_extents_of(&stripe));
+            return Err(StorageError::InsufficientDevices {
+                up: written,
+                needed: self.geometry.k as usize,
+            });
+        }
+        Ok((stripe, dirty))
+    }
+
+    /// The CPU half of writing a stripe: encodes parity, computes every shard's CRC and
+    /// allocates its extents. Nothing is written: the stripe can be named in a record first.
+    pub fn prepare_stripe(
+        &self,
+        mut buf: AlignedBuf,
+        shard_len: u64,
+        data_len: u64,
+    ) -> Result<PreparedStripe, StorageError> {
         let geometry = self.geometry;
         let (k, m) = (geometry.k as usize, geometry.m as usize);
         let s = shard_len as usize;
@@ -109,59 +144,63 @@ impl Store {
             };
             shards.push(shard);
         }
-        let buf = Rc::new(buf);
-        let writes = shards
+        Ok(PreparedStripe {
+            stripe: Stripe {
+                geometry,
+                shard_len: shard_len as u32,
+                data_len: data_len as u32,
+                shards: shards.into(),
+            },
+            buf: Rc::new(buf),
+        })
+    }
+
+    /// Writes a prepared stripe's shards (O_DIRECT, in parallel, not flushed). Returns the
+    /// devices written (bitmask) and the shards whose write failed (their devices are failed).
+    pub async fn write_shards(&self, prepared: &PreparedStripe) -> (u64, Vec<usize>) {
+        let s = prepared.stripe.shard_len as usize;
+        let writes = prepared
+            .stripe
+            .shards
             .iter()
             .enumerate()
             .filter(|(_, sh)| sh.dev != DEV_MISSING)
             .map(|(i, sh)| {
                 let slice = ShardSlice {
-                    buf: buf.clone(),
+                    buf: prepared.buf.clone(),
                     start: i * s,
                     len: s,
                 };
                 let dev = &self.devs[sh.dev as usize];
                 let offset = dev.base + sh.offset;
                 async move {
-                    let file = dev.file.as_ref().expect("placed devices have files");
-                    let (result, _) = file.write_all_at(slice, offset).await;
+                    let result = match dev.file.as_ref() {
+                        Some(file) => file.write_all_at(slice, offset).await.0,
+                        None => Err(std::io::Error::other("device is down")),
+                    };
                     (i, result)
                 }
             });
         let results = futures::future::join_all(writes).await;
         let mut dirty = 0u64;
-        let mut written = 0;
+        let mut failed = Vec::new();
         for (i, result) in results {
-            let dev = shards[i].dev;
+            let dev = prepared.stripe.shards[i].dev;
             match result {
                 Ok(()) => {
-                    written += 1;
                     dirty |= 1 << dev;
-                    self.devs[dev as usize]
-                        .stats
+                    let stats = &self.devs[dev as usize].stats;
+                    stats
                         .bytes_written
-                        .set(self.devs[dev as usize].stats.bytes_written.get() + shard_len);
+                        .set(stats.bytes_written.get() + s as u64);
                 }
                 Err(e) => {
                     self.fail_device(dev, &format!("write: {e}"));
-                    shards[i].dev = DEV_MISSING;
+                    failed.push(i);
                 }
             }
         }
-        let stripe = Stripe {
-            geometry,
-            shard_len: shard_len as u32,
-            data_len: data_len as u32,
-            shards: shards.into(),
-        };
-        if written < k {
-            self.free_now(&stripe_extents_of(&stripe));
-            return Err(StorageError::InsufficientDevices {
-                up: written,
-                needed: k,
-            });
-        }
-        Ok((stripe, dirty))
+        (dirty, failed)
     }
 
     /// Chooses devices for the `width` shards of a new stripe: distinct live devices with room
