@@ -67,7 +67,7 @@ fn main() {
         device::ValidateOptions {
             node_id: "bench",
             create_dirs: true,
-            format_blank: true,
+            fresh: true,
             cores,
         },
     );

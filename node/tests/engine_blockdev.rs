@@ -1,8 +1,8 @@
 //! Raw block devices as data devices: loop devices with 4096-byte logical sectors
 //! (`losetup --sector-size 4096 --direct-io=on`) over sparse files on disk (never tmpfs),
 //! alone and mixed with directory devices. Objects of every layout are written, the store is
-//! reopened (as after a kill: there is no clean shutdown), a device is wiped or its label
-//! changed, and every acknowledged object must read back byte-exact. A full device must make a
+//! reopened (as after a kill: there is no clean shutdown), a device is replaced by a blank one
+//! (re-added, rebuilt by the scrubber) or its label changed, and every acknowledged object must read back byte-exact. A full device must make a
 //! PUT fail with `DeviceFull`, never corrupt. Needs root (losetup); skipped with a printed
 //! reason otherwise. Every loop device attached is detached by a Drop guard.
 
@@ -162,14 +162,13 @@ fn block_and_directory_devices_store_reopen_and_survive_a_lost_device() {
         assert_eq!(store.stats.degraded_reads.get(), 0);
     });
     drop(rt);
-    // The same block device refuses to serve another node, and a non-fresh node never
-    // formats a wiped (blank) device: it is down, and reads are degraded but exact.
+    // The same block device refuses to serve another node.
     let foreign = tessera::engine::device::validate(
         &paths[..1],
         tessera::engine::device::ValidateOptions {
             node_id: "other-node",
             create_dirs: false,
-            format_blank: false,
+            fresh: false,
             cores: 1,
         },
     );
@@ -179,25 +178,27 @@ fn block_and_directory_devices_store_reopen_and_survive_a_lost_device() {
         .as_deref()
         .unwrap()
         .contains("belongs elsewhere"));
-    wipe(&paths[0], 8 << 20);
+    // Device 0 replaced by a new, all-zero disk: a node with data labels it and uses it; reads
+    // are degraded but exact until the scrubber has rebuilt its shards from parity.
+    wipe(&paths[0], 128 << 20);
     let devs = validate_paths(&paths, false);
-    assert!(!devs[0].up, "a wiped device is down");
     assert!(
-        devs[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("refusing to format"),
-        "{devs:?}"
+        devs.iter().all(|d| d.up),
+        "a blank replacement is re-added: {devs:?}"
     );
-    assert!(devs[1..].iter().all(|d| d.up));
     let mut rt = runtime();
     rt.block_on(async {
         let store = open(geometry, &devs);
         read_back(&store, &objects).await;
-        assert!(store.stats.degraded_reads.get() > 0, "device 0 is lost");
-        // Still writable (4+2 with one device down), and what is written survives a reopen.
+        assert!(
+            store.stats.degraded_reads.get() > 0,
+            "device 0 is new and empty"
+        );
+        // Writable meanwhile, and what is written survives a reopen.
         put(&store, "after-loss", data(99, 300_000)).await.unwrap();
+        let report = store.scrub_pass(u64::MAX).await;
+        assert!(report.shards_repaired > 0, "{report:?}");
+        assert_eq!(report.unrecoverable, 0, "{report:?}");
     });
     drop(rt);
     objects.push(("after-loss".into(), data(99, 300_000)));
@@ -205,6 +206,11 @@ fn block_and_directory_devices_store_reopen_and_survive_a_lost_device() {
     rt.block_on(async {
         let store = open(geometry, &validate_paths(&paths, false));
         read_back(&store, &objects).await;
+        assert_eq!(
+            store.stats.degraded_reads.get(),
+            0,
+            "the replacement holds every shard again"
+        );
     });
     drop(rt);
     // A damaged label is refused, not reformatted, even by a fresh node.

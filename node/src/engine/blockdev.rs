@@ -62,7 +62,7 @@ pub struct Label {
 /// What block 0 holds.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Block0 {
-    /// Every byte zero: a blank device, which a fresh node may format.
+    /// Every byte zero: a blank device, which is formatted (new, or a replacement).
     Blank,
     /// Not a Tessera label (some other data, or a filesystem): never overwritten.
     Unknown,

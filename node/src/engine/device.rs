@@ -10,8 +10,10 @@
 //!
 //! A device that is missing, unreadable or of another node is *down*: the node still starts
 //! if no more than `m` devices are down, says so loudly, and serves degraded. A block device
-//! is formatted (labelled) only when it is blank (block 0 all zeros) *and* the node is fresh;
-//! a block device holding anything else that is not this node's label is never written.
+//! is formatted (labelled) only when it is blank (block 0 all zeros): on a fresh node that is
+//! a new device, on a node with data a replacement, whose shards the scrubber then rebuilds
+//! (as for an empty replacement directory). A block device holding anything else that is not
+//! this node's label is never written.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -29,8 +31,9 @@ pub struct ValidateOptions<'a> {
     pub node_id: &'a str,
     /// Create missing device directories (emulated devices of a fresh node).
     pub create_dirs: bool,
-    /// Format blank block devices (a fresh node only).
-    pub format_blank: bool,
+    /// The node's data dir is fresh: a blank block device is a new device, not a replacement
+    /// (both are formatted; only the log line differs).
+    pub fresh: bool,
     /// Cores of this node: a block device's layout is per core and must match.
     pub cores: usize,
 }
@@ -245,7 +248,7 @@ fn validate_dir(info: &DeviceInfo, node_id: &str, create: bool) -> Result<(u32, 
 const NO_DIRECT_IO: &str = "O_DIRECT is not usable here";
 
 /// Validates a raw block device: usable with O_DIRECT, not in use, and labelled for this
-/// node and slot (formatting it first if it is blank and the node fresh). Returns the logical
+/// node and slot (formatting it first if it is blank: new, or a replacement). Returns the logical
 /// sector size (the O_DIRECT alignment) and the label.
 fn validate_block(info: &DeviceInfo, opts: ValidateOptions<'_>) -> Result<(u32, Label), String> {
     let path = info.path.display();
@@ -270,17 +273,18 @@ fn validate_block(info: &DeviceInfo, opts: ValidateOptions<'_>) -> Result<(u32, 
     let cores = u16::try_from(opts.cores).map_err(|_| "too many cores".to_string())?;
     let label = match Label::decode(block0.as_slice()) {
         Block0::Label(label) => label,
-        Block0::Blank if opts.format_blank => {
+        Block0::Blank => {
             let label = Label::plan(opts.node_id, info.index, cores, device_bytes)
                 .map_err(|e| format!("{path}: {e}"))?;
             blockdev::write_direct_synced(&device, 0, &label.encode())
                 .map_err(|e| format!("{path}: writing the label failed: {e}"))?;
-            eprintln!("level=info msg=\"formatted block device\" path={path} slot={} cores={cores} data_bytes_per_core={}", info.index, label.data_bytes_per_core);
+            if opts.fresh {
+                eprintln!("level=info msg=\"formatted block device\" path={path} slot={} cores={cores} data_bytes_per_core={}", info.index, label.data_bytes_per_core);
+            } else {
+                eprintln!("level=warn msg=\"REPLACEMENT DEVICE: formatted a blank block device in a node with data; its shards are rebuilt from parity by the scrubber\" path={path} slot={} cores={cores}", info.index);
+            }
             label
         }
-        Block0::Blank => return Err(format!(
-            "{path} is blank (no Tessera label) and this node's data dir is not fresh: refusing to format it. A replaced device is not re-added automatically; start from a fresh data dir to format blank devices"
-        )),
         Block0::Unknown => return Err(format!(
             "{path} holds data that is not a Tessera label (a filesystem?): refusing to overwrite it. If it is really free, zero its first 4 KiB (e.g. blkdiscard or dd) and start a fresh node"
         )),
@@ -348,7 +352,7 @@ mod tests {
         ValidateOptions {
             node_id,
             create_dirs: create,
-            format_blank: create,
+            fresh: create,
             cores: 1,
         }
     }

@@ -33,14 +33,15 @@ pub fn serve(
     // (down), not something to recreate empty and trust.
     let none_exist = config.devices.iter().all(|p| !p.exists());
     let create = config.devices_emulated && (fresh || none_exist);
-    // A raw block device is formatted only when it is blank and the node is fresh: a blank
-    // device showing up in a node with data is a replaced disk, not something to trust.
+    // A blank raw block device is formatted: on a fresh node it is new, in a node with data it
+    // is a replaced disk whose shards the scrubber rebuilds. Anything else unlabelled is never
+    // written.
     let devices = device::validate(
         &config.devices,
         device::ValidateOptions {
             node_id: &node_id,
             create_dirs: create,
-            format_blank: fresh,
+            fresh: fresh,
             cores: config.cores,
         },
     );
