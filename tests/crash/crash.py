@@ -4,7 +4,8 @@ from boto3 is killed with SIGKILL at random moments, restarted on the same data,
 every acknowledged write reads back byte-exact (or is gone if its delete was acknowledged),
 and nothing unacknowledged is ever partially visible.
 
-Usage: crash.py BINARY [--cycles N] [--seed S]
+Usage: crash.py BINARY [--cycles N] [--seed S] [--device PATH]...
+(--device: data devices for the node, e.g. raw block devices; default: its emulated devices)
 """
 import argparse, hashlib, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.request
@@ -27,8 +28,9 @@ def blob(seed, size):
 
 
 class Node:
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, devices=()):
         self.binary, self.data_dir = binary, data_dir
+        self.devices = [a for d in devices for a in ("--device", d)]
         self.proc = None
 
     def start(self):
@@ -36,7 +38,7 @@ class Node:
         log = open(os.path.join(self.data_dir, "node.log"), "ab")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--admin-listen", f"127.0.0.1:{self.admin}", "--access-key", AK, "--secret-key", SK, "--cores", "2"],
+             "--admin-listen", f"127.0.0.1:{self.admin}", "--access-key", AK, "--secret-key", SK, "--cores", "2", *self.devices],
             stdout=log, stderr=log)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -152,11 +154,12 @@ def main():
     ap.add_argument("--cycles", type=int, default=int(os.environ.get("TESSERA_CRASH_CYCLES", "20")))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("TESSERA_CRASH_SEED", str(int(time.time())))))
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--device", action="append", default=[])
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    print(f"crash test: seed {args.seed}, {args.cycles} cycles")
+    print(f"crash test: seed {args.seed}, {args.cycles} cycles" + (f", devices {args.device}" if args.device else ""))
     data_dir = tempfile.mkdtemp(prefix="tessera-crash-", dir=os.environ.get("TMPDIR", "/tmp"))
-    node = Node(args.binary, data_dir)
+    node = Node(args.binary, data_dir, args.device)
     keys = [f"{c}{i}/k" for c in "abcdefghijklmnopqrstuvwxyz0123456789" for i in range(2)]
     state = State()
     total = 0

@@ -4,7 +4,8 @@
 # boto3 PUTs and GETs every object layout byte-exact; after SIGKILL and a restart everything
 # reads back; after one loop device is zeroed whole (replaced by a new disk) the restarted
 # node says so, labels it, serves every object byte-exact (degraded), and its scrubber
-# rebuilds the device's shards from parity. Needs root and losetup: skipped with a reason otherwise. Every loop device
+# rebuilds the device's shards from parity. Then the kill -9 crash test (tests/crash/crash.py)
+# runs on blank loop devices and directories. Needs root and losetup: skipped with a reason otherwise. Every loop device
 # attached here is detached on exit, however the script ends.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -67,4 +68,18 @@ done
 [ "${repaired:-0}" != 0 ] || { echo "FAIL: no shard was rebuilt on the replacement device"; exit 1; }
 log "scrubber rebuilt $repaired shards"
 python3 "$here/blockdev.py" check "$TESSERA_ENDPOINT" "$AK" "$SK" "$TESSERA_WORK/manifest.json"
-echo "blockdev: formatted, byte-exact over loop devices and directories, after SIGKILL, and with a replaced (blank) device rebuilt by the scrubber"
+tessera_stop_process
+# The kill -9 crash test on the same mix of devices: blank loop devices (a fresh node formats
+# them) and new directories.
+crash_args=()
+for i in 0 1 2 3 4 5; do
+    if [ $((i % 2)) = 0 ]; then
+        dd if=/dev/zero of="${loops[$((i / 2))]}" bs=1M count=16 oflag=direct status=none
+        crash_args+=(--device "${loops[$((i / 2))]}")
+    else
+        mkdir -p "$blk_dir/crash$i"
+        crash_args+=(--device "$blk_dir/crash$i")
+    fi
+done
+python3 "$here/../crash/crash.py" "$TESSERA_BIN" --cycles "${TESSERA_BLOCKDEV_CRASH_CYCLES:-6}" "${crash_args[@]}"
+echo "blockdev: formatted, byte-exact over loop devices and directories, after SIGKILL, with a replaced (blank) device rebuilt by the scrubber, and through kill -9 cycles under load"
