@@ -25,6 +25,7 @@ use super::erasure::Geometry;
 use super::error::StorageError;
 use super::format::{Location, Record, Stripe, DEV_MISSING};
 use super::index::Extent;
+use super::journal::Journal;
 use super::store::{check_cond, checkpoint_payload, etag_string, Store, WriteCond};
 use super::stripes::{shard_len_for, stripe_extents_of, PreparedStripe};
 use crate::constants::{PACKED_STRIPE_DATA_BYTES_MAX, UNSYNCED_COMMIT_BYTES_MAX};
@@ -206,7 +207,7 @@ impl Store {
             // One round trip: the frame is written while the data is written and flushed.
             // Recovery checks this frame's new stripes if it is the last (engine/verify.rs).
             let records = self.batch_records(&accepted, packed.as_ref(), true);
-            let payload = self.frame_payload(&records);
+            let payload = self.frame_payload(&records).await;
             let journal = self.journal.borrow().clone();
             let (data, frame) = futures::future::join(
                 self.write_and_sync(packed.as_mut().map(|(_, p)| p), dirty),
@@ -235,7 +236,7 @@ impl Store {
                 return;
             }
             let records = self.batch_records(&accepted, packed.as_ref(), false);
-            let payload = self.frame_payload(&records);
+            let payload = self.frame_payload(&records).await;
             let journal = self.journal.borrow().clone();
             let appended = journal.append(&payload).await;
             drop(journal);
@@ -271,7 +272,7 @@ impl Store {
         // Our handle must be gone before rotating: the journal is replaced in place.
         drop(journal);
         if rotate {
-            self.rotate_journal();
+            self.rotate_journal().await;
         }
     }
 
@@ -312,13 +313,13 @@ impl Store {
     /// journal (a block device's slot) cannot take it: the checkpoint captures the index
     /// without this batch, whose frame then goes to the new generation. A frame larger than a
     /// whole slot fails the batch at `append`.
-    fn frame_payload(&self, records: &[Record]) -> Vec<u8> {
+    async fn frame_payload(&self, records: &[Record]) -> Vec<u8> {
         let mut payload = Vec::new();
         for record in records {
             record.encode(&mut payload);
         }
         if !self.journal.borrow().fits(payload.len()) && !self.rotation_backing_off() {
-            self.rotate_journal();
+            self.rotate_journal().await;
         }
         payload
     }
@@ -542,23 +543,45 @@ impl Store {
     }
 
     /// Starts a new journal generation with a checkpoint of the current index. Runs between
-    /// batches in the commit task, so no frame is being appended meanwhile.
-    fn rotate_journal(&self) {
+    /// batches in the commit task, so no frame is being appended meanwhile. The checkpoint is
+    /// encoded here, but written and synced on a short-lived thread: the core keeps serving
+    /// reads meanwhile; only commits wait.
+    async fn rotate_journal(&self) {
         /// How long a failed rotation waits before the next attempt.
         const ROTATION_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-        let mut journal = self.journal.borrow_mut();
         // Only the commit task appends, and it is here: nobody else holds the journal. Check
         // before building the checkpoint, which costs a pass over the whole index.
-        let Some(current) = Rc::get_mut(&mut journal) else {
+        if Rc::strong_count(&self.journal.borrow()) != 1 {
             eprintln!(
                 "level=warn msg=\"journal rotation deferred: journal in use\" core={}",
                 self.core
             );
             return;
-        };
+        }
         let state = checkpoint_payload(&self.index.borrow());
-        match current.rotate(&state) {
-            Ok(()) => self.rotation_retry_at.set(None),
+        let (locs, generation) = self.journal.borrow().next_generation();
+        let core = self.core;
+        let (tx, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("tessera-ckpt-{core}"))
+            .spawn(move || {
+                let _ = tx.send(Journal::prepare(core, &locs, generation, &state));
+            });
+        let prepared = match spawned {
+            Ok(_) => rx.await.ok(),
+            Err(_) => None,
+        };
+        let installed = match prepared {
+            Some(prepared) => Journal::install(prepared),
+            None => Err(StorageError::Io(
+                "could not run the checkpoint writer thread".into(),
+            )),
+        };
+        match installed {
+            Ok(journal) => {
+                *self.journal.borrow_mut() = Rc::new(journal);
+                self.rotation_retry_at.set(None);
+            }
             Err(e) => {
                 eprintln!(
                     "level=error msg=\"journal rotation failed; retrying in {} s\" core={} err=\"{e}\"",

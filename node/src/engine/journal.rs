@@ -20,7 +20,7 @@ use std::cell::Cell;
 use super::aligned::AlignedBuf;
 use super::error::StorageError;
 use super::format::{self, Record};
-use super::mirror::MirrorLoc;
+use super::mirror::{JournalFile, MirrorLoc};
 use crate::constants::BLOCK_BYTES;
 
 pub struct Mirror {
@@ -67,6 +67,14 @@ pub struct Journal {
     offset: Cell<u64>,
     /// Smallest journal capacity over the mirrors (`u64::MAX` when all are files).
     capacity_bytes: u64,
+}
+
+/// A generation whose checkpoints are written and journal files opened (`Journal::prepare`),
+/// waiting to be installed on its core.
+pub struct PreparedGeneration {
+    core: usize,
+    generation: u64,
+    opened: Vec<(u16, MirrorLoc, JournalFile)>,
 }
 
 /// What recovery found: the records to replay, in order, and the next generation to use.
@@ -172,34 +180,68 @@ impl Journal {
         generation: u64,
         state: &[u8],
     ) -> Result<Journal, StorageError> {
+        Journal::install(Journal::prepare(core, mirror_locs, generation, state))
+    }
+
+    /// The blocking half of `start`: writes and syncs the checkpoint on every mirror and opens
+    /// the new journal files. Touches no core state, so it may run on another thread (the
+    /// commit loop's rotation does, so the core keeps serving while checkpoints are written).
+    pub fn prepare(
+        core: usize,
+        mirror_locs: &[(u16, MirrorLoc)],
+        generation: u64,
+        state: &[u8],
+    ) -> PreparedGeneration {
         let checkpoint = format::encode_checkpoint(generation, state);
-        let mut mirrors = Vec::new();
+        let mut opened = Vec::new();
         for (dev, loc) in mirror_locs {
-            let opened = loc
+            let result = loc
                 .write_checkpoint(core, generation, &checkpoint)
                 .and_then(|_| loc.open_journal(core, generation));
-            match opened {
-                Ok(journal_file) => mirrors.push((
-                    Mirror {
-                        dev: *dev,
-                        loc: loc.clone(),
-                        file: journal_file.file,
+            match result {
+                Ok(file) => opened.push((*dev, loc.clone(), file)),
+                Err(e) => eprintln!("level=error msg=\"journal mirror failed at start\" core={core} dev={dev} generation={generation} err=\"{e}\""),
+            }
+        }
+        PreparedGeneration {
+            core,
+            generation,
+            opened,
+        }
+    }
+
+    /// The core-side half of `start`: hands the files to io_uring and removes the older
+    /// generations. Must run on the core that will append.
+    pub fn install(prepared: PreparedGeneration) -> Result<Journal, StorageError> {
+        let PreparedGeneration {
+            core,
+            generation,
+            opened,
+        } = prepared;
+        let mut mirrors = Vec::new();
+        let mut capacity_bytes = u64::MAX;
+        for (dev, loc, journal_file) in opened {
+            match monoio::fs::File::from_std(journal_file.file) {
+                Ok(file) => {
+                    capacity_bytes = capacity_bytes.min(journal_file.capacity_bytes);
+                    mirrors.push(Mirror {
+                        dev,
+                        loc,
+                        file,
                         base: journal_file.base,
                         prepared: Cell::new(journal_file.prepared_bytes),
                         failed: Cell::new(false),
-                    },
-                    journal_file.capacity_bytes,
-                )),
+                    });
+                }
                 Err(e) => eprintln!("level=error msg=\"journal mirror failed at start\" core={core} dev={dev} generation={generation} err=\"{e}\""),
             }
         }
         if mirrors.is_empty() {
             return Err(StorageError::NoJournalMirror);
         }
-        let capacity_bytes = mirrors.iter().map(|(_, c)| *c).min().unwrap_or(0);
         let journal = Journal {
             core,
-            mirrors: mirrors.into_iter().map(|(m, _)| m).collect(),
+            mirrors,
             generation: Cell::new(generation),
             sequence: Cell::new(0),
             offset: Cell::new(0),
@@ -209,6 +251,17 @@ impl Journal {
             mirror.loc.remove_older(core, generation);
         }
         Ok(journal)
+    }
+
+    /// The live mirrors and the generation a rotation would start (for `prepare`).
+    pub fn next_generation(&self) -> (Vec<(u16, MirrorLoc)>, u64) {
+        let locs = self
+            .mirrors
+            .iter()
+            .filter(|m| !m.failed.get())
+            .map(|m| (m.dev, m.loc.clone()))
+            .collect();
+        (locs, self.generation.get() + 1)
     }
 
     /// Whether a frame with `payload_bytes` of payload still fits this generation's journal.
@@ -291,15 +344,10 @@ impl Journal {
         self.mirrors.iter().filter(|m| !m.failed.get()).count()
     }
 
-    /// Rotates to a new generation with a checkpoint of `state` (see `start`).
+    /// Rotates to a new generation with a checkpoint of `state` (see `start`), on this thread.
     pub fn rotate(&mut self, state: &[u8]) -> Result<(), StorageError> {
-        let locs: Vec<(u16, MirrorLoc)> = self
-            .mirrors
-            .iter()
-            .filter(|m| !m.failed.get())
-            .map(|m| (m.dev, m.loc.clone()))
-            .collect();
-        *self = Journal::start(self.core, &locs, self.generation.get() + 1, state)?;
+        let (locs, generation) = self.next_generation();
+        *self = Journal::start(self.core, &locs, generation, state)?;
         Ok(())
     }
 }

@@ -36,7 +36,8 @@ pub enum MirrorLoc {
 /// A journal opened for appending: frames go to `file` at `base + offset`, and
 /// `offset + frame length` must stay within `capacity_bytes`.
 pub struct JournalFile {
-    pub file: monoio::fs::File,
+    /// Plain std file: opened on any thread, handed to io_uring by the core (`Journal::install`).
+    pub file: fs::File,
     pub base: u64,
     pub capacity_bytes: u64,
     /// Bytes from `base` already written (zeros or frames): appends below it overwrite and
@@ -254,7 +255,7 @@ impl MirrorLoc {
                     .open(dir.join(journal_name(core, generation)))?;
                 fs::File::open(dir)?.sync_all()?;
                 Ok(JournalFile {
-                    file: monoio::fs::File::from_std(file)?,
+                    file,
                     base: 0,
                     capacity_bytes: u64::MAX,
                     prepared_bytes: 0,
@@ -264,7 +265,7 @@ impl MirrorLoc {
                 let (base, capacity_bytes) = label.journal_slot(core, generation);
                 let file = blockdev::open_direct(path, libc::O_DSYNC)?;
                 Ok(JournalFile {
-                    file: monoio::fs::File::from_std(file)?,
+                    file,
                     base,
                     capacity_bytes,
                     prepared_bytes: capacity_bytes,

@@ -41,7 +41,7 @@ pub fn serve(
         device::ValidateOptions {
             node_id: &node_id,
             create_dirs: create,
-            fresh: fresh,
+            fresh,
             cores: config.cores,
         },
     );

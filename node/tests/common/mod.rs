@@ -40,7 +40,7 @@ pub fn validate_paths(paths: &[PathBuf], fresh: bool) -> Vec<DeviceInfo> {
         device::ValidateOptions {
             node_id: "test-node",
             create_dirs: fresh,
-            fresh: fresh,
+            fresh,
             cores: 1,
         },
     )
