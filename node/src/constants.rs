@@ -53,6 +53,10 @@ pub const REQUEST_HEAD_TIMEOUT_MS: u64 = 30_000;
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const BODY_READ_TIMEOUT_MS: u64 = 60_000;
 pub const XML_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Browser form uploads (POST Object): the fields before the file, boundaries and part
+/// headers included (S3's limit too), and the bytes read and dropped after the file.
+pub const POST_FORM_FIELDS_BYTES_MAX: usize = 20 * 1024;
+pub const POST_FORM_EPILOGUE_BYTES_MAX: usize = 64 * 1024;
 pub const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
 
 const _: () = assert!(STRIPE_DATA_BYTES.is_multiple_of(BLOCK_BYTES));

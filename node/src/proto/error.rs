@@ -33,10 +33,18 @@ pub enum S3ErrorCode {
     InvalidDigest,
     InvalidPart,
     InvalidPartOrder,
+    /// POST Object: the policy is not valid base64 JSON of the expected shape.
+    InvalidPolicyDocument,
     InvalidRange,
     InvalidRequest,
+    /// POST Object: the form has no `file` field.
+    IncorrectNumberOfFilesInPostRequest,
     KeyTooLongError,
     MalformedXML,
+    /// POST Object: the body is not well-formed `multipart/form-data`.
+    MalformedPOSTRequest,
+    /// POST Object: the fields before the file exceed 20 KiB.
+    MaxPostPreDataLengthExceededError,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
@@ -88,10 +96,14 @@ impl S3ErrorCode {
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
+            MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
@@ -134,9 +146,13 @@ impl S3ErrorCode {
             | InvalidDigest
             | InvalidPart
             | InvalidPartOrder
+            | InvalidPolicyDocument
             | InvalidRequest
+            | IncorrectNumberOfFilesInPostRequest
             | KeyTooLongError
             | MalformedXML
+            | MalformedPOSTRequest
+            | MaxPostPreDataLengthExceededError
             | MetadataTooLarge
             | MissingSecurityHeader
             | RequestHeaderSectionTooLarge
@@ -178,6 +194,10 @@ impl S3ErrorCode {
             InvalidDigest => "The Content-MD5 you specified is not valid.",
             InvalidPart => "One or more of the specified parts could not be found.",
             InvalidPartOrder => "The list of parts was not in ascending order.",
+            InvalidPolicyDocument => "The content of the form does not meet the conditions specified in the policy document.",
+            IncorrectNumberOfFilesInPostRequest => "POST requires exactly one file upload per request.",
+            MalformedPOSTRequest => "The body of your POST request is not well-formed multipart/form-data.",
+            MaxPostPreDataLengthExceededError => "Your POST request fields preceding the upload file were too large.",
             InvalidRange => "The requested range is not satisfiable",
             KeyTooLongError => "Your key is too long",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
@@ -302,6 +322,16 @@ mod tests {
             (S3ErrorCode::NotImplemented, 501, "NotImplemented"),
             (S3ErrorCode::BucketNotEmpty, 409, "BucketNotEmpty"),
             (S3ErrorCode::InsufficientStorage, 507, "InsufficientStorage"),
+            (
+                S3ErrorCode::InvalidPolicyDocument,
+                400,
+                "InvalidPolicyDocument",
+            ),
+            (
+                S3ErrorCode::MalformedPOSTRequest,
+                400,
+                "MalformedPOSTRequest",
+            ),
         ];
         for (code, status, name) in table {
             assert_eq!(code.status(), status, "{name}");

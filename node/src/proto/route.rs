@@ -49,6 +49,9 @@ pub enum Operation {
     ListMultipartUploads,
     DeleteObjects,
     PutObject,
+    /// A browser-form upload (`multipart/form-data` POST to the bucket), authenticated by the
+    /// form's policy signature rather than the request's headers.
+    PostObject,
     CopyObject,
     GetObject,
     HeadObject,
@@ -60,7 +63,7 @@ pub enum Operation {
     AbortMultipartUpload,
     ListParts,
     /// A real S3 operation that Tessera does not implement (answer 501 `NotImplemented`).
-    /// Carries the AWS operation name, e.g. `"GetBucketVersioning"` or `"PostObject"`.
+    /// Carries the AWS operation name, e.g. `"GetBucketVersioning"` or `"RestoreObject"`.
     NotImplemented(&'static str),
 }
 
@@ -80,6 +83,7 @@ impl Operation {
             ListMultipartUploads => "ListMultipartUploads",
             DeleteObjects => "DeleteObjects",
             PutObject => "PutObject",
+            PostObject => "PostObject",
             CopyObject => "CopyObject",
             GetObject => "GetObject",
             HeadObject => "HeadObject",
@@ -353,7 +357,7 @@ fn split_target(
 /// The bucket named by the `Host` header in virtual-host style, lower-cased (DNS names are
 /// case-insensitive). `None` means path style: no domain configured, a `Host` equal to the
 /// domain, or a `Host` outside it (an IP address, `localhost`, ...).
-fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
+pub fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
     let host = strip_port(host?.trim()).to_ascii_lowercase();
     let domain = strip_port(domain?.trim())
         .trim_start_matches('.')
@@ -507,7 +511,7 @@ fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3
         Method::Delete => Operation::DeleteBucket,
         Method::Post if has(query, "delete") => Operation::DeleteObjects,
         // A browser-form upload (multipart/form-data POST to the bucket).
-        Method::Post => Operation::NotImplemented("PostObject"),
+        Method::Post => Operation::PostObject,
     };
     Ok(op)
 }
@@ -597,7 +601,7 @@ mod tests {
             ("GET", "/bkt", "list-type=1", None, None, false, ListObjects, Some("bkt"), None),
             ("POST", "/bkt", "delete", None, None, false, DeleteObjects, Some("bkt"), None),
             ("POST", "/bkt", "delete=", None, None, false, DeleteObjects, Some("bkt"), None),
-            ("POST", "/bkt", "", None, None, false, NotImplemented("PostObject"), Some("bkt"), None),
+            ("POST", "/bkt", "", None, None, false, PostObject, Some("bkt"), None),
             // Unsupported bucket sub-resources.
             ("GET", "/bkt", "versioning", None, None, false, NotImplemented("GetBucketVersioning"), Some("bkt"), None),
             ("PUT", "/bkt", "versioning", None, None, false, NotImplemented("PutBucketVersioning"), Some("bkt"), None),
@@ -773,6 +777,7 @@ mod tests {
             (ListMultipartUploads, "ListMultipartUploads"),
             (DeleteObjects, "DeleteObjects"),
             (PutObject, "PutObject"),
+            (PostObject, "PostObject"),
             (CopyObject, "CopyObject"),
             (GetObject, "GetObject"),
             (HeadObject, "HeadObject"),

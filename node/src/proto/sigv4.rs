@@ -13,9 +13,9 @@
 //! Choices where S3 leaves room:
 //! * Only the configured region is accepted in the credential scope; any other is
 //!   `AuthorizationHeaderMalformed` (`AuthorizationQueryParametersError` for presigned URLs).
-//! * Signature V2 (`Authorization: AWS ...` or `?AWSAccessKeyId=...&Signature=...`) is answered
-//!   `InvalidRequest` "please use AWS4-HMAC-SHA256", as S3 does in V4-only regions; SigV4a
-//!   (`AWS4-ECDSA-P256-SHA256`) is `NotImplemented`.
+//! * Signature V2 (`Authorization: AWS ...` or `?AWSAccessKeyId=...&Signature=...`) is
+//!   recognised first and verified by [`crate::proto::sigv2`], with the same [`AuthOutcome`];
+//!   SigV4a (`AWS4-ECDSA-P256-SHA256`) is `NotImplemented`.
 //! * In the canonical query a `+` decodes to a space (form encoding), as the AWS SDK for Rust
 //!   and MinIO do; SDKs that sign themselves always send `%20` and `%2B`, so they agree.
 
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::proto::error::{S3Error, S3ErrorCode};
-use crate::proto::time;
+use crate::proto::{sigv2, time};
 
 /// The only signing algorithm we accept.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -607,6 +607,8 @@ fn check_algorithm(algorithm: &str, form: Form) -> Result<(), S3Error> {
     }
 }
 
+/// V2 credentials that [`sigv2::is_v2`] did not route to V2 (a percent-encoded
+/// `AWSAccessKeyId` name) are refused rather than read as V4.
 fn unsupported_v2() -> S3Error {
     S3Error::with_message(
         S3ErrorCode::InvalidRequest,
@@ -643,7 +645,7 @@ fn check_time(claim: &Claim, now_unix: i64) -> Result<(), S3Error> {
 }
 
 /// Interprets `x-amz-content-sha256`.
-fn parse_payload_hash(value: &str) -> Result<PayloadHash, S3Error> {
+pub(crate) fn parse_payload_hash(value: &str) -> Result<PayloadHash, S3Error> {
     match value {
         UNSIGNED_PAYLOAD => Ok(PayloadHash::Unsigned),
         STREAMING_SIGNED => Ok(PayloadHash::StreamingSigned),
@@ -726,7 +728,9 @@ fn claimed_payload(
     Ok((value, parse_payload_hash(value)?))
 }
 
-/// Verifies the SigV4 signature of `req`.
+/// Verifies the SigV4 signature of `req`, or its Signature V2 read path-style: a node with an
+/// S3 domain (`--domain`) must call [`verify_with_domain`] instead, as V2 does not sign the
+/// `Host` and a virtual-hosted request would be checked as another resource.
 ///
 /// `lookup_secret` maps an access key to its secret; `now_unix` is the server's clock;
 /// `region` the one region this node answers for. On success, the caller still has to check
@@ -740,6 +744,23 @@ pub fn verify(
     now_unix: i64,
     region: &str,
 ) -> Result<AuthOutcome, S3Error> {
+    verify_with_domain(req, lookup_secret, now_unix, region, None)
+}
+
+/// As [`verify`], given the S3 domain (`--domain`) that makes a `Host` of `<bucket>.<domain>`
+/// virtual-hosted style, exactly as given to the router. SigV4 does not need it (it signs the
+/// `Host`); Signature V2 signs the bucket of a virtual-hosted request in its resource instead.
+pub fn verify_with_domain(
+    req: &AuthRequest,
+    lookup_secret: impl Fn(&str) -> Option<String>,
+    now_unix: i64,
+    region: &str,
+    domain: Option<&str>,
+) -> Result<AuthOutcome, S3Error> {
+    if sigv2::is_v2(req) {
+        let bucket = sigv2::virtual_host_bucket(header(req.headers, "host"), domain);
+        return sigv2::verify(req, lookup_secret, now_unix, bucket.as_deref());
+    }
     let params = query_params(req.raw_query)?;
     let claim = parse_claim(req, &params, region)?;
     check_time(&claim, now_unix)?;
@@ -1150,7 +1171,8 @@ mod tests {
                     )
                 },
                 NOW,
-                InvalidRequest,
+                // Verified as Signature V2 (sigv2), which this one does not match.
+                SignatureDoesNotMatch,
             ),
             (
                 "sigv4a",
@@ -1449,8 +1471,17 @@ mod tests {
                 "",
             ),
             (
+                // Verified as Signature V2 (sigv2).
                 "v2 presigned",
                 "AWSAccessKeyId=AK&Expires=1369357200&Signature=abc".to_owned(),
+                host,
+                NOW,
+                InvalidAccessKeyId,
+                "",
+            ),
+            (
+                "v2 name percent-encoded",
+                "AWSAccess%4BeyId=AK&Expires=1369357200".to_owned(),
                 host,
                 NOW,
                 InvalidRequest,

@@ -182,6 +182,55 @@ pub fn http_date_parse(s: &str) -> Option<i64> {
     i64::try_from(secs).ok()
 }
 
+/// As [`http_date_parse`], but an RFC 1123 date (`Tue, 7 Jul 2010 21:53:04 GMT`, day of one or
+/// two digits) is read whatever its weekday name says, as S3 reads the `Date` and
+/// `x-amz-date` of Signature Version 2: a date with the wrong weekday is still a date (and
+/// then usually too far from now), not a malformed one. Zones `GMT`, `UTC`, `+0000` and
+/// `-0000`. `None` if malformed or before 1970.
+pub fn http_date_parse_any_weekday(s: &str) -> Option<i64> {
+    if let Some(t) = http_date_parse(s) {
+        return Some(t);
+    }
+    let (weekday, rest) = s.trim().split_once(',')?;
+    if !WEEKDAY_NAMES.contains(&weekday) {
+        return None;
+    }
+    let mut parts = rest.split_ascii_whitespace();
+    let (Some(day), Some(month), Some(year), Some(hms), Some(zone), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    if !matches!(zone, "GMT" | "UTC" | "+0000" | "-0000") || day.len() > 2 || year.len() != 4 {
+        return None;
+    }
+    let day = digits(day.as_bytes())?;
+    let month = MONTH_NAMES.iter().position(|m| *m == month)? as u32 + 1;
+    let year = i64::from(digits(year.as_bytes())?);
+    let hms = hms.as_bytes();
+    if hms.len() != 8 || hms[2] != b':' || hms[5] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (
+        digits(&hms[0..2])?,
+        digits(&hms[3..5])?,
+        digits(&hms[6..8])?,
+    );
+    if year < 1970 || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * DAY_SECS + i64::from(hour * 3600 + minute * 60 + second))
+}
+
 /// The wall clock in Unix milliseconds. The only impure function of the protocol layer.
 pub fn unix_now_ms() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -292,6 +341,49 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(http_date_parse(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn http_date_parse_any_weekday_table() {
+        let table: &[(&str, Option<i64>)] = &[
+            // Everything the strict parser reads.
+            ("Fri, 24 May 2013 00:00:00 GMT", Some(1_369_353_600)),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", Some(784_111_777)),
+            ("Sun Nov  6 08:49:37 1994", Some(784_111_777)),
+            ("Fri, 24 May 2013 00:00:00 -0000", Some(1_369_353_600)),
+            // The wrong weekday (24 May 2013 was a Friday; 7 Jul 2010 a Wednesday).
+            ("Mon, 24 May 2013 00:00:00 GMT", Some(1_369_353_600)),
+            ("Tue, 07 Jul 2010 21:53:04 GMT", Some(1_278_539_584)),
+            ("Tue, 7 Jul 2010 21:53:04 GMT", Some(1_278_539_584)),
+            ("Tue, 07 Jul 2010 21:53:04 UTC", Some(1_278_539_584)),
+            ("Tue, 07 Jul 2010 21:53:04 +0000", Some(1_278_539_584)),
+            ("Tue, 07 Jul 9999 21:53:04 GMT", Some(253_387_000_384)),
+            // Still malformed.
+            ("Tue, 07 Jul 1950 21:53:04 GMT", None),
+            ("Tue, 07 Jul 1969 21:53:04 GMT", None),
+            ("Tue, 07 Jul 2010 21:53:04 +0200", None),
+            ("Tue, 07 Jul 2010 21:53:04", None),
+            ("Tue, 07 Jul 2010 21:53:04 GMT extra", None),
+            ("Tue, 31 Jun 2010 21:53:04 GMT", None),
+            ("Tue, 29 Feb 2010 21:53:04 GMT", None),
+            ("Tue, 07 Jul 2010 24:00:00 GMT", None),
+            ("Tue, 07 Jul 2010 21:53:4 GMT", None),
+            ("Tue, 07 Jul 2010 21-53-04 GMT", None),
+            ("Tue, 007 Jul 2010 21:53:04 GMT", None),
+            ("Tue, 07 July 2010 21:53:04 GMT", None),
+            ("Tue, 07 Jul 10 21:53:04 GMT", None),
+            ("Tue, 07 Jul +010 21:53:04 GMT", None),
+            ("Xyz, 07 Jul 2010 21:53:04 GMT", None),
+            ("Tue 07 Jul 2010 21:53:04 GMT", None),
+            ("Tue, 07 J\u{e9}l 2010 21:53:04 GMT", None),
+            ("Tue, 0\u{e9} Jul 2010 21:53:04 GMT", None),
+            ("Bad Date", None),
+            ("", None),
+            (",", None),
+        ];
+        for (input, want) in table {
+            assert_eq!(http_date_parse_any_weekday(input), *want, "{input:?}");
         }
     }
 

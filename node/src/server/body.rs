@@ -9,11 +9,14 @@ use sha2::Digest;
 
 use super::conn::{Body, Conn};
 use super::md5lanes;
-use crate::constants::BODY_CHUNK_BYTES;
+use crate::constants::{
+    BODY_CHUNK_BYTES, POST_FORM_EPILOGUE_BYTES_MAX, POST_FORM_FIELDS_BYTES_MAX,
+};
 use crate::engine::store::BodyMsg;
 use crate::proto::checksum::{self, ChecksumAlgo, Hasher, Md5Hasher};
 use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
+use crate::proto::postform::{Form, FormParser, Progress};
 use crate::proto::sigv4::PayloadHash;
 
 /// A verified body: its MD5 and the checksum to store (header name, base64 value).
@@ -228,4 +231,115 @@ pub async fn read_small(
     verifier.update(&out);
     verifier.finish(body.trailers()).await?;
     Ok(out)
+}
+
+/// Reads a browser form upload (POST Object) up to its file: returns the fields, and the
+/// bytes read past them (the file's first bytes). Reads no more than the parser allows
+/// before the file (`POST_FORM_FIELDS_BYTES_MAX`, plus one read).
+pub async fn read_form_fields(
+    conn: &mut Conn,
+    body: &mut Body,
+    parser: &mut FormParser,
+) -> Result<(Form, Vec<u8>), S3Error> {
+    let mut chunk = Vec::with_capacity(POST_FORM_FIELDS_BYTES_MAX);
+    loop {
+        chunk.clear();
+        let more = body
+            .read(conn, &mut chunk, POST_FORM_FIELDS_BYTES_MAX)
+            .await?;
+        if let Progress::At(n) = parser.feed_fields(&chunk)? {
+            return Ok((parser.take_form(), chunk.split_off(n)));
+        }
+        if !more {
+            return Err(parser.ended_early());
+        }
+    }
+}
+
+/// Moves the file of a browser form upload to `tx`, as `pump` moves a PUT body: `first`
+/// (read with the fields), then the body up to the delimiter that ends the file. The file's
+/// length must be within `length` (the policy's `content-length-range`: `EntityTooLarge` as
+/// soon as it is exceeded, `EntityTooSmall` at the end), and the body must reach that
+/// delimiter, else the upload is aborted: nothing partial is ever committed. What follows the
+/// file (at most `POST_FORM_EPILOGUE_BYTES_MAX`) is read and dropped.
+pub async fn pump_form(
+    conn: &mut Conn,
+    body: &mut Body,
+    parser: &mut FormParser,
+    first: Vec<u8>,
+    verifier: Verifier,
+    length: (u64, u64),
+    tx: &async_channel::Sender<BodyMsg>,
+) -> Result<(), S3Error> {
+    match pump_file(conn, body, parser, first, verifier, length, tx).await {
+        Ok(Some((md5, checksum))) => {
+            let _ = tx.send(BodyMsg::End { md5, checksum }).await;
+            Ok(())
+        }
+        // The owner gave up; its reply says why.
+        Ok(None) => Ok(()),
+        Err(e) => {
+            let _ = tx.send(BodyMsg::Abort(e.clone())).await;
+            Err(e)
+        }
+    }
+}
+
+async fn pump_file(
+    conn: &mut Conn,
+    body: &mut Body,
+    parser: &mut FormParser,
+    first: Vec<u8>,
+    mut verifier: Verifier,
+    (min, max): (u64, u64),
+    tx: &async_channel::Sender<BodyMsg>,
+) -> Result<Option<Verified>, S3Error> {
+    let mut raw = first;
+    let mut out = Vec::with_capacity(BODY_CHUNK_BYTES);
+    loop {
+        let ended = matches!(parser.feed_file(&raw, &mut out)?, Progress::At(_));
+        if !out.is_empty() {
+            // A file that did not arrive in one read is long: hash it in the lanes.
+            if !ended && verifier.received == 0 {
+                verifier.md5 = Md5Sink::Lanes(md5lanes::Stream::new());
+            }
+            verifier.update(&out);
+            if verifier.received > max {
+                return Err(S3ErrorCode::EntityTooLarge.into());
+            }
+            let data = Bytes::from(std::mem::replace(
+                &mut out,
+                Vec::with_capacity(BODY_CHUNK_BYTES),
+            ));
+            if let Md5Sink::Lanes(s) = &mut verifier.md5 {
+                s.update(data.clone()).await;
+            }
+            if tx.send(BodyMsg::Data(data)).await.is_err() {
+                return Ok(None);
+            }
+        }
+        if ended {
+            break;
+        }
+        if body.is_done() {
+            // The body ended before the delimiter that closes the file: cut short.
+            return Err(S3ErrorCode::IncompleteBody.into());
+        }
+        raw.clear();
+        body.read(conn, &mut raw, BODY_CHUNK_BYTES).await?;
+    }
+    if verifier.received < min {
+        return Err(S3ErrorCode::EntityTooSmall.into());
+    }
+    // Fields after the file mean nothing (S3 ignores them); reading them keeps the
+    // connection usable. A longer or broken rest only costs the connection.
+    let mut drained = 0;
+    while !body.is_done() && drained <= POST_FORM_EPILOGUE_BYTES_MAX {
+        raw.clear();
+        if body.read(conn, &mut raw, BODY_CHUNK_BYTES).await.is_err() {
+            break;
+        }
+        drained += raw.len();
+    }
+    verifier.finish(&[]).await.map(Some)
 }

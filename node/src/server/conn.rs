@@ -330,8 +330,10 @@ fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        201 => "Created",
         204 => "No Content",
         206 => "Partial Content",
+        303 => "See Other",
         304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",

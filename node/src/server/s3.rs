@@ -22,7 +22,7 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
 use crate::proto::route::{self, Operation, Route};
 use crate::proto::sigv4::{self, AuthOutcome, PayloadHash};
-use crate::proto::{cond, time, xml};
+use crate::proto::{cond, postform, time, xml};
 
 type Handled = (&'static str, Result<Response, S3Error>, bool);
 
@@ -63,12 +63,24 @@ pub async fn handle(
     };
     let now = time::unix_now_ms() / 1000;
     let creds = &ctx.shared.credentials;
-    let auth = match sigv4::verify(
-        &auth_request,
-        |ak| creds.get(ak).cloned(),
-        now,
-        &ctx.config.region,
-    ) {
+    let verified = if route.op == Operation::PostObject {
+        // A browser form upload is authenticated by its policy's signature, in the body
+        // (`post_object`); until then it is nobody's.
+        Ok(AuthOutcome {
+            access_key: String::new(),
+            payload: PayloadHash::Unsigned,
+            chunk_ctx: None,
+        })
+    } else {
+        sigv4::verify_with_domain(
+            &auth_request,
+            |ak| creds.get(ak).cloned(),
+            now,
+            &ctx.config.region,
+            ctx.config.domain.as_deref(),
+        )
+    };
+    let auth = match verified {
         Ok(auth) => auth,
         Err(e) => return (op, Err(e), false),
     };
@@ -120,8 +132,12 @@ pub async fn handle(
 
 async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
     // A bucket belongs to the user who created it: every operation on it by another user is
-    // refused here, in one place (there are no ACLs or policies to grant access).
-    if req.route.op != Operation::CreateBucket {
+    // refused here, in one place (there are no ACLs or policies to grant access). A form
+    // upload is checked once its form names the uploader.
+    if !matches!(
+        req.route.op,
+        Operation::CreateBucket | Operation::PostObject
+    ) {
         if let Some(name) = req.route.bucket.as_deref() {
             check_bucket_owner(req, name)?;
         }
@@ -150,6 +166,7 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::ListMultipartUploads => list_uploads(req).await,
         Operation::DeleteObjects => delete_objects(req, conn).await,
         Operation::PutObject => put_object(req, conn).await,
+        Operation::PostObject => post_object(req, conn).await,
         Operation::CopyObject => copy_object(req).await,
         Operation::GetObject | Operation::HeadObject => get_object(req).await,
         Operation::DeleteObject => {
@@ -1171,6 +1188,87 @@ async fn copy_object(req: &Request<'_>) -> Result<Response, S3Error> {
         200,
         xml::copy_object_result(&quoted(&info.etag), &time::iso8601_ms(info.mtime_ms)),
     ))
+}
+
+/// POST Object, a browser form upload: the fields are read (bounded) and authorized
+/// (`proto::postform`: policy, signature, conditions), then the file is streamed to the owner
+/// as a PUT body is, its metadata and features taken from the fields as from PUT headers.
+async fn post_object(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let bucket = require_bucket(req)?;
+    let mut parser = postform::FormParser::new(req.head.header("content-type"))?;
+    if req.head.content_length().ok().flatten().is_none() && !req.head.is_chunked() {
+        return Err(S3ErrorCode::MissingContentLength.into());
+    }
+    let (form, first) = body::read_form_fields(conn, &mut req.body, &mut parser).await?;
+    let creds = &req.ctx.shared.credentials;
+    let now = time::unix_now_ms() / 1000;
+    let upload = postform::authorize(&form, &bucket, now, &req.ctx.config.region, |ak| {
+        creds.get(ak).cloned()
+    })?;
+    req.auth.access_key = upload.access_key.clone();
+    check_bucket_owner(req, &bucket)?;
+    // The fields that stand for headers, checked and stored as a PUT's headers are.
+    let fields = RequestHead {
+        method: "POST".to_string(),
+        target: String::new(),
+        path: String::new(),
+        query: String::new(),
+        minor_version: 1,
+        headers: upload.headers.clone(),
+    };
+    crate::proto::features::check(&fields.headers)?;
+    let meta = meta_from_headers(&fields)?;
+    let verifier = Verifier::new(&fields, PayloadHash::Unsigned)?;
+    let key = upload.key.clone();
+    let owner = req.ctx.owner_of(&key);
+    let (tx, rx) = async_channel::bounded(crate::constants::BODY_CHANNEL_DEPTH);
+    let put = OwnerOp::Put {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        meta,
+        cond: WriteCond::default(),
+        body: rx,
+        size: None,
+    };
+    let reply = req.ctx.mesh.post(owner, put)?;
+    let length = (upload.length_min, upload.length_max);
+    let pumped = body::pump_form(
+        conn,
+        &mut req.body,
+        &mut parser,
+        first,
+        verifier,
+        length,
+        &tx,
+    )
+    .await;
+    drop(tx);
+    let reply = reply
+        .await
+        .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    pumped?;
+    req.ctx
+        .metrics
+        .bytes_in
+        .set(req.ctx.metrics.bytes_in.get() + req.body.decoded_len);
+    let etag = quoted(&put_reply(reply)?.etag);
+    let response = match upload.success {
+        postform::Success::Redirect(url) => Response::new(303).header(
+            "Location",
+            postform::redirect_location(&url, &bucket, &key, &etag),
+        ),
+        postform::Success::Status(201) => Response::xml(
+            201,
+            postform::post_response_xml(
+                &postform::object_path(&bucket, &key),
+                &bucket,
+                &key,
+                &etag,
+            ),
+        ),
+        postform::Success::Status(status) => Response::new(status),
+    };
+    Ok(response.header("ETag", etag))
 }
 
 // ----- multipart ----------------------------------------------------------------------------
