@@ -251,15 +251,7 @@ impl Store {
         self.stats
             .commit_records
             .set(self.stats.commit_records.get() + records.len() as u64);
-        let mut freed = Vec::new();
-        {
-            let mut index = self.index.borrow_mut();
-            for record in records {
-                freed.extend(index.apply(record));
-            }
-        }
-        let reusable = self.reclaim.borrow_mut().free(freed);
-        self.release_extents(reusable);
+        self.apply_records(records);
         for pending in accepted {
             let id = if pending.packed { packed_id } else { 0 };
             pending.answer(Ok(id));
@@ -382,6 +374,15 @@ impl Store {
             "level=error msg=\"data write failed after its journal frame was written and the frame could not be retracted; its objects stay, possibly unreadable\" core={} err=\"{err}\"",
             self.core
         );
+        self.apply_records(records);
+        for pending in batch {
+            pending.answer(Err(err.clone()));
+        }
+    }
+
+    /// Applies a durable frame's records to the index — visible from here on — and hands the
+    /// extents they replaced to reclaim (freed once earlier readers finish).
+    fn apply_records(&self, records: Vec<Record>) {
         let mut freed = Vec::new();
         {
             let mut index = self.index.borrow_mut();
@@ -391,9 +392,6 @@ impl Store {
         }
         let reusable = self.reclaim.borrow_mut().free(freed);
         self.release_extents(reusable);
-        for pending in batch {
-            pending.answer(Err(err.clone()));
-        }
     }
 
     fn fail_batch(&self, batch: Vec<Pending>, packed: Option<Stripe>, err: StorageError) {
