@@ -4,6 +4,8 @@
 
 #[path = "persistence.rs"]
 mod persistence;
+#[path = "s3_acl.rs"]
+mod s3_acl;
 #[path = "s3_auth.rs"]
 mod s3_auth;
 #[path = "s3_buckets.rs"]

@@ -278,7 +278,7 @@ def main():
     def anonymous():
         refused(403, "AccessDenied", f"{endpoint}/{bucket}", {"key": "post/anon.bin"}, key="post/anon.bin")
 
-    check("an anonymous form (no policy): 403 AccessDenied", anonymous)
+    check("an anonymous form (no policy) into a private bucket: 403 AccessDenied", anonymous)
 
     def other_users_bucket():
         p = presigned("post/alt.bin", signer=alt)

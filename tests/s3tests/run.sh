@@ -24,6 +24,8 @@ CONF="$TESSERA_WORK/s3tests.conf"
 REPORT="$TESSERA_WORK/junit.xml"
 PYTEST_LOG="$TESSERA_WORK/pytest.log"
 
+# display_name: Tessera's users have no name but their access key, which it answers as both
+# ID and DisplayName (owners, ACL grants), so the suite is told exactly that.
 # ssh_* are read by the suite's config loader for its one test that logs into a Ceph host
 # (deselected below); storage_classes / lc_debug_interval are read unconditionally.
 cat >"$CONF" <<EOF
@@ -40,7 +42,7 @@ ssh_port = 1
 bucket prefix = s3t-{random}-
 
 [s3 main]
-display_name = main
+display_name = $AK
 user_id = $AK
 email = main@example.com
 access_key = $AK
@@ -49,14 +51,14 @@ storage_classes = STANDARD
 lc_debug_interval = 10
 
 [s3 alt]
-display_name = alt
+display_name = $ALT_AK
 user_id = $ALT_AK
 email = alt@example.com
 access_key = $ALT_AK
 secret_key = $ALT_SK
 
 [s3 tenant]
-display_name = tenant
+display_name = $TENANT_AK
 user_id = $TENANT_AK
 email = tenant@example.com
 access_key = $TENANT_AK

@@ -125,6 +125,12 @@ pub enum Record {
     BucketDelete {
         name: String,
     },
+    /// A bucket's canned ACL (`proto::acl::CannedAcl::code`; 0 = private, the default of a
+    /// bucket without this record). Core 0 only; for a bucket that does not exist, nothing.
+    BucketAcl {
+        name: String,
+        acl: u8,
+    },
     /// First record of a frame written *while* its batch's data was still being written and
     /// flushed (one device round trip per group commit instead of two). Recovery checks the
     /// new stripes of such a frame, if it is the last one, before replaying it
@@ -144,6 +150,7 @@ mod tag {
     /// BucketCreate with its owner (tag 7 is read still, as owner "").
     pub const BUCKET_CREATE_OWNED: u8 = 9;
     pub const UNSYNCED: u8 = 10;
+    pub const BUCKET_ACL: u8 = 11;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -389,6 +396,11 @@ impl Record {
                 w.u8(tag::BUCKET_DELETE);
                 w.str(name);
             }
+            Record::BucketAcl { name, acl } => {
+                w.u8(tag::BUCKET_ACL);
+                w.str(name);
+                w.u8(*acl);
+            }
             Record::Unsynced => w.u8(tag::UNSYNCED),
         }
         let len = (out.len() - start - 4) as u32;
@@ -434,6 +446,10 @@ impl Record {
                 owner: r.string()?,
             },
             tag::BUCKET_DELETE => Record::BucketDelete { name: r.string()? },
+            tag::BUCKET_ACL => Record::BucketAcl {
+                name: r.string()?,
+                acl: r.u8()?,
+            },
             tag::UNSYNCED => Record::Unsynced,
             _ => return None,
         };
@@ -637,8 +653,41 @@ mod tests {
             Record::BucketDelete {
                 name: "bucket".into(),
             },
+            Record::BucketAcl {
+                name: "bucket".into(),
+                acl: 2,
+            },
             Record::Unsynced,
         ]
+    }
+
+    #[test]
+    fn bucket_acl_record_bytes() {
+        // u32 body length, tag 11, name (u32 length + bytes), acl u8.
+        let mut payload = Vec::new();
+        Record::BucketAcl {
+            name: "pub".into(),
+            acl: 1,
+        }
+        .encode(&mut payload);
+        let mut want = 9u32.to_le_bytes().to_vec();
+        want.push(11);
+        want.extend_from_slice(&3u32.to_le_bytes());
+        want.extend_from_slice(b"pub");
+        want.push(1);
+        assert_eq!(payload, want);
+        assert_eq!(
+            decode_records(&payload).unwrap(),
+            vec![Record::BucketAcl {
+                name: "pub".into(),
+                acl: 1
+            }]
+        );
+        // A truncated body or trailing bytes are not a record.
+        let mut long = payload.clone();
+        long[0] += 1;
+        long.push(0);
+        assert!(decode_records(&long).is_none());
     }
 
     #[test]

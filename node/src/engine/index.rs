@@ -61,11 +61,13 @@ impl ListItem {
 }
 
 /// A bucket in the registry: when it was created and by whom (an access key; empty for a
-/// bucket created before owners were recorded, which every user may use).
+/// bucket created before owners were recorded, which every user may use), and its canned ACL
+/// (`proto::acl::CannedAcl::code`, 0 = private).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BucketMeta {
     pub ctime_ms: i64,
     pub owner: String,
+    pub acl: u8,
 }
 
 #[derive(Default)]
@@ -202,9 +204,16 @@ impl Index {
                 ctime_ms,
                 owner,
             } => {
-                self.buckets
-                    .entry(name)
-                    .or_insert(BucketMeta { ctime_ms, owner });
+                self.buckets.entry(name).or_insert(BucketMeta {
+                    ctime_ms,
+                    owner,
+                    acl: 0,
+                });
+            }
+            Record::BucketAcl { name, acl } => {
+                if let Some(bucket) = self.buckets.get_mut(&name) {
+                    bucket.acl = acl;
+                }
             }
             Record::BucketDelete { name } => {
                 self.buckets.remove(&name);
@@ -582,5 +591,43 @@ mod tests {
         assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_successor(b"\xff\xff"), None);
+    }
+
+    #[test]
+    fn bucket_acl_sets_an_existing_bucket_only_and_survives_a_checkpoint() {
+        let mut index = Index::default();
+        index.apply(Record::BucketAcl {
+            name: "early".into(),
+            acl: 1,
+        });
+        assert!(index.buckets.is_empty(), "an ACL creates no bucket");
+        for name in ["a", "b"] {
+            index.apply(Record::BucketCreate {
+                name: name.into(),
+                ctime_ms: 5,
+                owner: "AK".into(),
+            });
+        }
+        assert_eq!(index.buckets["a"].acl, 0, "private by default");
+        index.apply(Record::BucketAcl {
+            name: "a".into(),
+            acl: 2,
+        });
+        assert_eq!(index.buckets["a"].acl, 2);
+        // A checkpoint rebuilds the same registry, ACLs included.
+        let payload = crate::engine::store::checkpoint_payload(&index);
+        let mut rebuilt = Index::default();
+        for record in crate::engine::format::decode_records(&payload).unwrap() {
+            rebuilt.apply(record);
+        }
+        assert_eq!(rebuilt.buckets, index.buckets);
+        // Deleting and re-creating the bucket starts private again.
+        index.apply(Record::BucketDelete { name: "a".into() });
+        index.apply(Record::BucketCreate {
+            name: "a".into(),
+            ctime_ms: 6,
+            owner: "AK".into(),
+        });
+        assert_eq!(index.buckets["a"].acl, 0);
     }
 }

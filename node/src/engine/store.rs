@@ -735,12 +735,15 @@ impl Store {
             .collect()
     }
 
-    /// Creates bucket `name` owned by `owner`, or finds it there already (nothing changes).
-    /// Either way the answer carries the bucket as the index holds it.
+    /// Creates bucket `name` owned by `owner` with canned ACL `acl` (0 = private), or finds
+    /// it there already (nothing changes). Either way the answer carries the bucket as the
+    /// index holds it. A non-private ACL is a BucketAcl record in the same frame, so the
+    /// bucket never exists without it.
     pub async fn create_bucket(
         &self,
         name: &str,
         owner: &str,
+        acl: u8,
     ) -> Result<BucketCreated, StorageError> {
         if let Some(existing) = self.index.borrow().buckets.get(name) {
             return Ok(BucketCreated::Exists(existing.clone()));
@@ -748,18 +751,21 @@ impl Store {
         let ours = BucketMeta {
             ctime_ms: now_ms(),
             owner: owner.to_string(),
+            acl,
         };
-        self.submit(Pending::new(
-            vec![Record::BucketCreate {
+        let mut records = vec![Record::BucketCreate {
+            name: name.to_string(),
+            ctime_ms: ours.ctime_ms,
+            owner: ours.owner.clone(),
+        }];
+        if acl != 0 {
+            records.push(Record::BucketAcl {
                 name: name.to_string(),
-                ctime_ms: ours.ctime_ms,
-                owner: ours.owner.clone(),
-            }],
-            Check::None,
-            0,
-            Vec::new(),
-        ))
-        .await?;
+                acl,
+            });
+        }
+        self.submit(Pending::new(records, Check::None, 0, Vec::new()))
+            .await?;
         // A create of the same name committed first keeps the bucket (the index keeps the
         // first record): then this one found it there.
         let held = self.index.borrow().buckets.get(name).cloned();
@@ -770,6 +776,29 @@ impl Store {
                 "bucket {name} committed but not in the index"
             ))),
         }
+    }
+
+    /// Sets bucket `name`'s canned ACL; answers the bucket as the index then holds it, `None`
+    /// if it does not exist (deleted meanwhile: the record then changed nothing).
+    pub async fn set_bucket_acl(
+        &self,
+        name: &str,
+        acl: u8,
+    ) -> Result<Option<BucketMeta>, StorageError> {
+        if !self.index.borrow().buckets.contains_key(name) {
+            return Ok(None);
+        }
+        self.submit(Pending::new(
+            vec![Record::BucketAcl {
+                name: name.to_string(),
+                acl,
+            }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(self.index.borrow().buckets.get(name).cloned())
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<(), StorageError> {
@@ -995,6 +1024,13 @@ pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
             owner: bucket.owner.clone(),
         }
         .encode(&mut out);
+        if bucket.acl != 0 {
+            Record::BucketAcl {
+                name: name.clone(),
+                acl: bucket.acl,
+            }
+            .encode(&mut out);
+        }
     }
     for (id, packed) in &index.packed {
         Record::Packed {

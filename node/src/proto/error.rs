@@ -41,6 +41,8 @@ pub enum S3ErrorCode {
     IncorrectNumberOfFilesInPostRequest,
     KeyTooLongError,
     MalformedXML,
+    MalformedACLError,
+    UnexpectedContent,
     /// POST Object: the body is not well-formed `multipart/form-data`.
     MalformedPOSTRequest,
     /// POST Object: the fields before the file exceed 20 KiB.
@@ -102,6 +104,8 @@ impl S3ErrorCode {
             IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
+            MalformedACLError => "MalformedACLError",
+            UnexpectedContent => "UnexpectedContent",
             MalformedPOSTRequest => "MalformedPOSTRequest",
             MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             MetadataTooLarge => "MetadataTooLarge",
@@ -151,6 +155,8 @@ impl S3ErrorCode {
             | IncorrectNumberOfFilesInPostRequest
             | KeyTooLongError
             | MalformedXML
+            | MalformedACLError
+            | UnexpectedContent
             | MalformedPOSTRequest
             | MaxPostPreDataLengthExceededError
             | MetadataTooLarge
@@ -201,6 +207,8 @@ impl S3ErrorCode {
             InvalidRange => "The requested range is not satisfiable",
             KeyTooLongError => "Your key is too long",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            MalformedACLError => "The XML you provided was not well-formed or did not validate against our published schema.",
+            UnexpectedContent => "This request does not support content.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",
             MissingContentLength => "You must provide the Content-Length HTTP header.",
             NoSuchBucket => "The specified bucket does not exist",

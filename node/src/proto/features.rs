@@ -9,7 +9,8 @@
 //! not) read it (ACL grants). A store that accepted the request and dropped the header would
 //! tell the client the guarantee holds when it does not. Headers that ask for nothing Tessera
 //! lacks are accepted: the canned ACLs that grant no one but the owner, object lock explicitly
-//! disabled, an empty tag set.
+//! disabled, an empty tag set; and, on a bucket (CreateBucket, PutBucketAcl), the canned
+//! bucket ACLs Tessera keeps and enforces (`proto::acl`).
 //!
 //! Must not: do I/O, or look at anything but header names and values (lowercase names, as
 //! `http::RequestHead` keeps them).
@@ -44,7 +45,15 @@ const REFUSED_PREFIXES: &[(&str, &str)] = &[
 
 /// `Err(NotImplemented)` naming the first header that asks for a feature Tessera lacks;
 /// `Err(InvalidArgument)` for an `x-amz-acl` that is no canned ACL at all (as S3 answers).
+/// For a request on an object: only the owner-only canned ACLs are accepted.
 pub fn check(headers: &[(String, String)]) -> Result<(), S3Error> {
+    check_for(headers, false)
+}
+
+/// As [`check`]; with `bucket_acl` (CreateBucket, PutBucketAcl) the canned bucket ACLs
+/// Tessera keeps (`public-read`, `public-read-write`, `authenticated-read`,
+/// `proto::acl::CannedAcl`) are accepted too.
+pub fn check_for(headers: &[(String, String)], bucket_acl: bool) -> Result<(), S3Error> {
     for (name, value) in headers {
         let value = value.trim();
         let refused = REFUSED_PREFIXES
@@ -57,6 +66,11 @@ pub fn check(headers: &[(String, String)]) -> Result<(), S3Error> {
                 Some("object lock")
             }
             "x-amz-tagging" if !value.is_empty() => Some("object tagging"),
+            "x-amz-acl"
+                if bucket_acl && crate::proto::acl::CannedAcl::parse_bucket(value).is_some() =>
+            {
+                None
+            }
             "x-amz-acl" => canned_acl(value)?,
             _ => None,
         };
@@ -130,6 +144,29 @@ mod tests {
             let got = check(&headers).map_err(|e| e.code);
             assert_eq!(&got, want, "{name}: {value}");
         }
+    }
+
+    #[test]
+    fn bucket_acls_pass_only_where_a_bucket_acl_is_set() {
+        for value in [
+            "public-read",
+            "public-read-write",
+            "authenticated-read",
+            "private",
+        ] {
+            let headers = vec![("x-amz-acl".to_string(), value.to_string())];
+            assert!(check_for(&headers, true).is_ok(), "{value}");
+        }
+        for value in ["aws-exec-read", "log-delivery-write"] {
+            let headers = vec![("x-amz-acl".to_string(), value.to_string())];
+            let err = check_for(&headers, true).unwrap_err();
+            assert_eq!(err.code, S3ErrorCode::NotImplemented, "{value}");
+        }
+        let grant = vec![("x-amz-grant-read".to_string(), "id=x".to_string())];
+        assert_eq!(
+            check_for(&grant, true).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
     }
 
     #[test]

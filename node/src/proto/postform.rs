@@ -33,7 +33,10 @@
 //!   the key after `${filename}` substitution.
 //! * Operator names (`eq`, `starts-with`, `content-length-range`) are case-insensitive, as
 //!   field names are; the policy's `expiration` and `conditions` are not (Ceph and AWS agree).
-//! * A form without `policy` is anonymous, and Tessera has no publicly writable buckets: 403.
+//! * A form without `policy` and without signature fields is anonymous: [`authorize`] answers
+//!   it with an empty access key and no length bounds, and the caller accepts it only into a
+//!   bucket whose ACL lets everyone write (`proto::acl`). Signature fields without a policy
+//!   are `403 AccessDenied`.
 //! * The file part is the field named `file`; the part's own `Content-Type` is not stored (the
 //!   `Content-Type` field is).
 
@@ -779,7 +782,8 @@ pub struct Upload {
 
 /// Authenticates and authorizes a form for `bucket`: the key, the signature (by the secret
 /// `lookup_secret` finds for the access key), the policy's expiration and conditions, and
-/// the fields' use as headers.
+/// the fields' use as headers. A form with neither policy nor signature is anonymous: an
+/// `Upload` with an empty `access_key`, whose bucket access the caller checks.
 pub fn authorize(
     form: &Form,
     bucket: &str,
@@ -789,8 +793,20 @@ pub fn authorize(
 ) -> Result<Upload, S3Error> {
     let key = object_key(form)?;
     let Some(policy_b64) = form.field("policy") else {
-        // Anonymous: only a publicly writable bucket would take it, and there is none.
-        return Err(S3Error::new(S3ErrorCode::AccessDenied));
+        if AUTH_FIELDS.iter().any(|f| form.field(f).is_some()) {
+            // Signed without a policy: nothing was signed.
+            return Err(S3Error::new(S3ErrorCode::AccessDenied));
+        }
+        // Anonymous, as S3 takes it: no policy to check; whether the bucket is publicly
+        // writable is the caller's to decide (`access_key` is empty).
+        return Ok(Upload {
+            access_key: String::new(),
+            key,
+            headers: header_fields(form)?,
+            length_min: 0,
+            length_max: u64::MAX,
+            success: success(form),
+        });
     };
     let access_key = verify_signature(form, policy_b64, region, lookup_secret)?;
     let policy = parse_policy(policy_b64)?;
@@ -834,6 +850,15 @@ fn missing_field(name: &str) -> S3Error {
          the order of the fields."
     ))
 }
+
+/// Fields that sign a form (lowercased): with any of them, a form is not anonymous.
+const AUTH_FIELDS: [&str; 5] = [
+    "awsaccesskeyid",
+    "signature",
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-signature",
+];
 
 /// Checks the policy's signature (V2 or V4); returns the signer's access key.
 fn verify_signature(
@@ -1752,6 +1777,33 @@ mod tests {
     }
 
     #[test]
+    fn a_form_without_policy_or_signature_is_anonymous() {
+        let form = fields(&[
+            ("key", "up/${filename}"),
+            ("acl", "private"),
+            ("success_action_status", "201"),
+        ]);
+        let up = authorize(&form, "bkt", NOW, REGION, |_| None).expect("anonymous");
+        assert_eq!(up.access_key, "");
+        assert_eq!((up.length_min, up.length_max), (0, u64::MAX));
+        assert_eq!(up.success, Success::Status(201));
+        assert!(up
+            .headers
+            .contains(&("x-amz-acl".to_string(), "private".to_string())));
+        // The key is still required.
+        assert_eq!(
+            code(authorize(
+                &fields(&[("acl", "private")]),
+                "bkt",
+                NOW,
+                REGION,
+                |_| None
+            )),
+            S3ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
     fn authorization_failures() {
         let ok = r#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [["starts-with", "$key", "foo"], {"acl": "private"}]}"#;
         let base: &[(&str, &str)] = &[("key", "foo.txt"), ("acl", "private")];
@@ -1761,7 +1813,15 @@ mod tests {
                 signed(ok, &[("acl", "private")]),
                 S3ErrorCode::InvalidArgument,
             ),
-            (fields(base), S3ErrorCode::AccessDenied),
+            // Signature fields without a policy: nothing was signed.
+            (
+                fields(&[
+                    ("key", "foo"),
+                    ("AWSAccessKeyId", AK),
+                    ("signature", "c2ln"),
+                ]),
+                S3ErrorCode::AccessDenied,
+            ),
             (
                 fields(&[("key", "foo"), ("policy", POLICY), ("AWSAccessKeyId", AK)]),
                 S3ErrorCode::InvalidArgument,

@@ -62,6 +62,14 @@ pub enum Operation {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    /// `GET /bucket?acl`: the bucket's canned ACL as an AccessControlPolicy.
+    GetBucketAcl,
+    /// `PUT /bucket?acl`: sets the canned ACL (`x-amz-acl`, or an equivalent policy body).
+    PutBucketAcl,
+    /// `GET /bucket/key?acl`: the owner's full control (objects carry no ACL of their own).
+    GetObjectAcl,
+    /// `PUT /bucket/key?acl`: accepted only for an ACL granting no one but the owner (a no-op).
+    PutObjectAcl,
     /// A real S3 operation that Tessera does not implement (answer 501 `NotImplemented`).
     /// Carries the AWS operation name, e.g. `"GetBucketVersioning"` or `"RestoreObject"`.
     NotImplemented(&'static str),
@@ -94,6 +102,10 @@ impl Operation {
             CompleteMultipartUpload => "CompleteMultipartUpload",
             AbortMultipartUpload => "AbortMultipartUpload",
             ListParts => "ListParts",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketAcl => "PutBucketAcl",
+            GetObjectAcl => "GetObjectAcl",
+            PutObjectAcl => "PutObjectAcl",
             NotImplemented(name) => name,
         }
     }
@@ -150,10 +162,7 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
     &[
         ("versioning", B, G, "GetBucketVersioning"),
         ("versioning", B, U, "PutBucketVersioning"),
-        ("acl", B, G, "GetBucketAcl"),
-        ("acl", B, U, "PutBucketAcl"),
-        ("acl", O, G, "GetObjectAcl"),
-        ("acl", O, U, "PutObjectAcl"),
+        // `acl` (Get/PutBucketAcl, Get/PutObjectAcl) is routed before this table.
         ("policy", B, G, "GetBucketPolicy"),
         ("policy", B, U, "PutBucketPolicy"),
         ("policy", B, D, "DeleteBucketPolicy"),
@@ -489,6 +498,13 @@ fn known_subresource(level: Level, query: &[(String, String)]) -> bool {
 }
 
 fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3Error> {
+    if method != Method::Head && has(query, "acl") {
+        return match method {
+            Method::Get => Ok(Operation::GetBucketAcl),
+            Method::Put => Ok(Operation::PutBucketAcl),
+            _ => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+        };
+    }
     if method != Method::Head {
         if let Some(op) = unsupported(Level::Bucket, method, query) {
             return Ok(op);
@@ -521,6 +537,13 @@ fn object_op(
     query: &[(String, String)],
     has_copy_source: bool,
 ) -> Result<Operation, S3Error> {
+    if method != Method::Head && has(query, "acl") {
+        return match method {
+            Method::Get => Ok(Operation::GetObjectAcl),
+            Method::Put => Ok(Operation::PutObjectAcl),
+            _ => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+        };
+    }
     if method != Method::Head {
         if let Some(op) = unsupported(Level::Object, method, query) {
             return Ok(op);
@@ -605,7 +628,8 @@ mod tests {
             // Unsupported bucket sub-resources.
             ("GET", "/bkt", "versioning", None, None, false, NotImplemented("GetBucketVersioning"), Some("bkt"), None),
             ("PUT", "/bkt", "versioning", None, None, false, NotImplemented("PutBucketVersioning"), Some("bkt"), None),
-            ("GET", "/bkt", "acl", None, None, false, NotImplemented("GetBucketAcl"), Some("bkt"), None),
+            ("GET", "/bkt", "acl", None, None, false, GetBucketAcl, Some("bkt"), None),
+            ("PUT", "/bkt", "acl", None, None, false, PutBucketAcl, Some("bkt"), None),
             ("DELETE", "/bkt", "policy", None, None, false, NotImplemented("DeleteBucketPolicy"), Some("bkt"), None),
             ("GET", "/bkt", "lifecycle", None, None, false, NotImplemented("GetBucketLifecycleConfiguration"), Some("bkt"), None),
             ("PUT", "/bkt", "cors", None, None, false, NotImplemented("PutBucketCors"), Some("bkt"), None),
@@ -641,7 +665,8 @@ mod tests {
             ("POST", "/bkt/key", "uploads=", None, None, false, CreateMultipartUpload, Some("bkt"), Some("key")),
             ("POST", "/bkt/key", "uploadId=abc", None, None, false, CompleteMultipartUpload, Some("bkt"), Some("key")),
             // Unsupported object sub-resources.
-            ("GET", "/bkt/key", "acl", None, None, false, NotImplemented("GetObjectAcl"), Some("bkt"), Some("key")),
+            ("GET", "/bkt/key", "acl", None, None, false, GetObjectAcl, Some("bkt"), Some("key")),
+            ("PUT", "/bkt/key", "acl", None, None, false, PutObjectAcl, Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
             ("DELETE", "/bkt/key", "tagging", None, None, false, NotImplemented("DeleteObjectTagging"), Some("bkt"), Some("key")),
             ("GET", "/bkt/key", "torrent", None, None, false, NotImplemented("GetObjectTorrent"), Some("bkt"), Some("key")),
@@ -708,6 +733,9 @@ mod tests {
             ("PUT", "/bkt", "versions", None, S3ErrorCode::MethodNotAllowed),
             ("DELETE", "/bkt", "versions", None, S3ErrorCode::MethodNotAllowed),
             ("DELETE", "/bkt/key", "acl", None, S3ErrorCode::MethodNotAllowed),
+            ("POST", "/bkt/key", "acl", None, S3ErrorCode::MethodNotAllowed),
+            ("DELETE", "/bkt", "acl", None, S3ErrorCode::MethodNotAllowed),
+            ("POST", "/bkt", "acl", None, S3ErrorCode::MethodNotAllowed),
             ("PUT", "/bkt/key", "partNumber=1", None, S3ErrorCode::InvalidArgument),
             ("PUT", "/bkt/key", "uploadId=x", None, S3ErrorCode::InvalidArgument),
             ("GET", "bkt/key", "", None, S3ErrorCode::BadRequest),

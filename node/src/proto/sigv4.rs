@@ -728,6 +728,48 @@ fn claimed_payload(
     Ok((value, parse_payload_hash(value)?))
 }
 
+/// Query parameters that make a request presigned (Signature V4 or V2).
+const PRESIGN_PARAMS: [&str; 5] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "AWSAccessKeyId",
+    "Signature",
+];
+
+/// Whether `req` carries no credentials at all: no `Authorization` header (not even an empty
+/// one) and none of the query parameters of a presigned URL. Only such a request is
+/// anonymous; any other is verified, and a failed verification is never taken for anonymous.
+pub fn is_anonymous(req: &AuthRequest) -> bool {
+    header(req.headers, "authorization").is_none()
+        && !req.raw_query.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            PRESIGN_PARAMS.contains(&name.as_ref())
+        })
+}
+
+/// The outcome for an anonymous request (see [`is_anonymous`]): no access key, and the body
+/// as `x-amz-content-sha256` describes it (a SHA-256 is still checked, unsigned aws-chunked
+/// is decoded); signed streaming needs a signing key, so it is `403 AccessDenied`.
+pub fn anonymous_outcome(headers: &[(String, String)]) -> Result<AuthOutcome, S3Error> {
+    let payload = match header(headers, "x-amz-content-sha256") {
+        None => PayloadHash::Unsigned,
+        Some(value) => parse_payload_hash(value)?,
+    };
+    if matches!(
+        payload,
+        PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer
+    ) {
+        return Err(S3Error::new(S3ErrorCode::AccessDenied));
+    }
+    Ok(AuthOutcome {
+        access_key: String::new(),
+        payload,
+        chunk_ctx: None,
+    })
+}
+
 /// Verifies the SigV4 signature of `req`, or its Signature V2 read path-style: a node with an
 /// S3 domain (`--domain`) must call [`verify_with_domain`] instead, as V2 does not sign the
 /// `Host` and a virtual-hosted request would be checked as another resource.
@@ -805,6 +847,38 @@ pub fn verify_with_domain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_means_no_credentials_at_all() {
+        let anonymous = |headers: &[(String, String)], query: &str| {
+            is_anonymous(&AuthRequest {
+                method: "GET",
+                raw_path: "/b/k",
+                raw_query: query,
+                headers,
+            })
+        };
+        let empty_auth = vec![("authorization".to_string(), String::new())];
+        assert!(anonymous(&[], ""));
+        assert!(anonymous(&[], "list-type=2&prefix=a"));
+        assert!(!anonymous(&empty_auth, ""));
+        assert!(!anonymous(&[], "X-Amz-Signature=00"));
+        assert!(!anonymous(&[], "a=1&X-Amz-Credential=x"));
+        assert!(!anonymous(&[], "AWSAccessKeyId=AK&Expires=1&Signature=s"));
+        assert!(!anonymous(&[], "X%2DAmz%2DAlgorithm=AWS4-HMAC-SHA256"));
+        let streaming: Vec<(String, String)> = vec![(
+            "x-amz-content-sha256".to_string(),
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".to_string(),
+        )];
+        assert_eq!(
+            anonymous_outcome(&streaming).unwrap_err().code,
+            S3ErrorCode::AccessDenied
+        );
+        assert_eq!(
+            anonymous_outcome(&[]).unwrap().payload,
+            PayloadHash::Unsigned
+        );
+    }
 
     const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

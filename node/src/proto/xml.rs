@@ -600,6 +600,42 @@ pub fn location_constraint(region: &str) -> String {
     out
 }
 
+/// GetBucketAcl / GetObjectAcl: an `AccessControlPolicy` with `owner` and `grants`.
+pub fn access_control_policy(owner: &Owner<'_>, grants: &[crate::proto::acl::Grant]) -> String {
+    use crate::proto::acl::Grantee;
+    let root = "AccessControlPolicy";
+    let mut doc = Doc::new(root);
+    doc.owner("Owner", owner);
+    doc.open("AccessControlList");
+    for grant in grants {
+        doc.open("Grant");
+        let kind = match &grant.grantee {
+            Grantee::User(_) => "CanonicalUser",
+            Grantee::Group(_) => "Group",
+            Grantee::Email(_) => "AmazonCustomerByEmail",
+        };
+        doc.out.push_str(
+            "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"",
+        );
+        doc.out.push_str(kind);
+        doc.out.push_str("\">");
+        match &grant.grantee {
+            Grantee::User(id) => {
+                doc.text("ID", id);
+                // Tessera's users have no other name than their access key.
+                doc.text("DisplayName", id);
+            }
+            Grantee::Group(uri) => doc.text("URI", uri),
+            Grantee::Email(address) => doc.text("EmailAddress", address),
+        }
+        doc.close("Grantee");
+        doc.text("Permission", grant.permission.as_str());
+        doc.close("Grant");
+    }
+    doc.close("AccessControlList");
+    doc.finish(root)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsers
 // ---------------------------------------------------------------------------------------------
@@ -814,6 +850,83 @@ pub fn parse_create_bucket(body: &[u8]) -> Result<Option<String>, S3Error> {
         }
     }
     Ok(location)
+}
+
+/// Largest PutBucketAcl body accepted (S3 allows 100 grants).
+pub const ACL_BODY_MAX_BYTES: usize = 64 * 1024;
+/// Most grants accepted in one `AccessControlPolicy` (S3's limit).
+pub const ACL_GRANTS_MAX: usize = 100;
+
+/// Parses a PutBucketAcl / PutObjectAcl body (`AccessControlPolicy`) into its grants. A
+/// grantee's kind is read from its children (`ID`, `URI` or `EmailAddress`), not from the
+/// `xsi:type` attribute. The `Owner` element is ignored (S3 refuses to change the owner).
+///
+/// Errors: `MaxMessageLengthExceeded` over [`ACL_BODY_MAX_BYTES`]; `MalformedACLError` for a
+/// grant without a grantee or with an unknown permission, or more than [`ACL_GRANTS_MAX`]
+/// grants; `MalformedXML` for bad XML or another root.
+pub fn parse_access_control_policy(body: &[u8]) -> Result<Vec<crate::proto::acl::Grant>, S3Error> {
+    use crate::proto::acl::{Grant, Grantee, Permission};
+    check_body_len(body, ACL_BODY_MAX_BYTES)?;
+    let bad_acl = || S3Error::new(S3ErrorCode::MalformedACLError);
+    let mut walker = Walker::new(body);
+    walker.expect_root("AccessControlPolicy")?;
+    let mut grants = Vec::new();
+    let mut grantee: Option<Grantee> = None;
+    let mut permission: Option<Permission> = None;
+    const GRANT: [&str; 3] = ["AccessControlPolicy", "AccessControlList", "Grant"];
+    while let Some(step) = walker.next()? {
+        match step {
+            Step::Open if walker.at(&GRANT) => {
+                grantee = None;
+                permission = None;
+            }
+            Step::Open => {}
+            Step::Close(text) => {
+                let text = text.trim();
+                // A child of `Grant/Grantee`: the path up to it is GRANT then `Grantee`.
+                let in_grantee = walker.depth() == GRANT.len() + 2
+                    && walker
+                        .path
+                        .iter()
+                        .take(GRANT.len() + 1)
+                        .map(|f| f.name.as_str())
+                        .eq(GRANT.iter().copied().chain(["Grantee"]));
+                if in_grantee {
+                    let found = match walker.name() {
+                        "ID" => Some(Grantee::User(text.to_string())),
+                        "URI" => Some(Grantee::Group(text.to_string())),
+                        "EmailAddress" => Some(Grantee::Email(text.to_string())),
+                        _ => None,
+                    };
+                    if found.is_some() {
+                        if grantee.is_some() {
+                            return Err(bad_acl());
+                        }
+                        grantee = found;
+                    }
+                } else if walker.at(&[
+                    "AccessControlPolicy",
+                    "AccessControlList",
+                    "Grant",
+                    "Permission",
+                ]) {
+                    permission = Some(Permission::parse(text).ok_or_else(bad_acl)?);
+                } else if walker.at(&GRANT) {
+                    let (Some(who), Some(what)) = (grantee.take(), permission.take()) else {
+                        return Err(bad_acl());
+                    };
+                    if grants.len() == ACL_GRANTS_MAX {
+                        return Err(bad_acl());
+                    }
+                    grants.push(Grant {
+                        grantee: who,
+                        permission: what,
+                    });
+                }
+            }
+        }
+    }
+    Ok(grants)
 }
 
 fn check_body_len(body: &[u8], max_bytes: usize) -> Result<(), S3Error> {
@@ -1724,5 +1837,55 @@ mod tests {
                 let _ = parse_create_bucket(prefix);
             }
         }
+    }
+
+    #[test]
+    fn access_control_policy_round_trips_through_the_parser() {
+        use crate::proto::acl::{CannedAcl, Grantee, Permission, ALL_USERS_URI};
+        let owner = Owner {
+            id: "AK<1>",
+            display_name: "AK<1>",
+        };
+        let doc = access_control_policy(&owner, &CannedAcl::PublicReadWrite.grants("AK<1>"));
+        assert!(
+            doc.contains(
+                "<Owner><ID>AK&lt;1&gt;</ID><DisplayName>AK&lt;1&gt;</DisplayName></Owner>"
+            ),
+            "{doc}"
+        );
+        assert!(doc.contains(
+            "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>WRITE</Permission></Grant>"
+        ), "{doc}");
+        assert!(doc.contains("xsi:type=\"CanonicalUser\"><ID>AK&lt;1&gt;</ID><DisplayName>AK&lt;1&gt;</DisplayName></Grantee><Permission>FULL_CONTROL</Permission>"), "{doc}");
+        let grants = parse_access_control_policy(doc.as_bytes()).unwrap();
+        assert_eq!(grants, CannedAcl::PublicReadWrite.grants("AK<1>"));
+        assert_eq!(grants[0].grantee, Grantee::Group(ALL_USERS_URI.into()));
+        assert_eq!(grants[1].permission, Permission::Write);
+        assert_eq!(grants[2].grantee, Grantee::User("AK<1>".into()));
+    }
+
+    #[test]
+    fn access_control_policy_errors() {
+        let table: &[(&str, S3ErrorCode)] = &[
+            ("<Nope/>", S3ErrorCode::MalformedXML),
+            ("<AccessControlPolicy><AccessControlList><Grant><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>", S3ErrorCode::MalformedACLError),
+            ("<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>a</ID></Grantee><Permission>ALL</Permission></Grant></AccessControlList></AccessControlPolicy>", S3ErrorCode::MalformedACLError),
+            ("<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>a</ID><URI>u</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>", S3ErrorCode::MalformedACLError),
+            ("<AccessControlPolicy><AccessControlList><Grant>", S3ErrorCode::MalformedXML),
+        ];
+        for (body, want) in table {
+            let got = parse_access_control_policy(body.as_bytes()).map_err(|e| e.code);
+            assert_eq!(got.err(), Some(*want), "{body}");
+        }
+        let empty = parse_access_control_policy(
+            b"<AccessControlPolicy><Owner><ID>x</ID></Owner><AccessControlList/></AccessControlPolicy>",
+        )
+        .unwrap();
+        assert!(empty.is_empty());
+        let too_big = vec![b' '; ACL_BODY_MAX_BYTES + 1];
+        assert_eq!(
+            parse_access_control_policy(&too_big).unwrap_err().code,
+            S3ErrorCode::MaxMessageLengthExceeded
+        );
     }
 }

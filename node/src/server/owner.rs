@@ -143,6 +143,13 @@ pub enum OwnerOp {
         name: String,
         /// The creating user's access key.
         owner: String,
+        /// Its canned ACL (`proto::acl::CannedAcl::code`).
+        acl: u8,
+    },
+    /// Core 0 only: sets a bucket's canned ACL, durably, then on every core's replica.
+    SetBucketAcl {
+        name: String,
+        acl: u8,
     },
     DeleteBucket {
         name: String,
@@ -281,8 +288,11 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             (u.meta, parts)
         })),
         OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
-        OwnerOp::CreateBucket { name, owner } => {
-            OwnerReply::Done(create_bucket(&ctx, name, owner).await)
+        OwnerOp::CreateBucket { name, owner, acl } => {
+            OwnerReply::Done(create_bucket(&ctx, name, owner, acl).await)
+        }
+        OwnerOp::SetBucketAcl { name, acl } => {
+            OwnerReply::Done(set_bucket_acl(&ctx, name, acl).await)
         }
         OwnerOp::DeleteBucket { name } => OwnerReply::Done(delete_bucket(&ctx, name).await),
         OwnerOp::BucketAdded { name, meta } => {
@@ -297,9 +307,19 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
     }
 }
 
-async fn create_bucket(ctx: &Rc<CoreCtx>, name: String, owner: String) -> Result<(), S3Error> {
+async fn create_bucket(
+    ctx: &Rc<CoreCtx>,
+    name: String,
+    owner: String,
+    acl: u8,
+) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let meta = match ctx.store.create_bucket(&name, &owner).await.map_err(s3)? {
+    let meta = match ctx
+        .store
+        .create_bucket(&name, &owner, acl)
+        .await
+        .map_err(s3)?
+    {
         BucketCreated::New(meta) => meta,
         // Bucket names are global: another user's bucket cannot be created again.
         BucketCreated::Exists(existing) => {
@@ -309,6 +329,22 @@ async fn create_bucket(ctx: &Rc<CoreCtx>, name: String, owner: String) -> Result
                 S3ErrorCode::BucketAlreadyExists.into()
             });
         }
+    };
+    ctx.mesh
+        .broadcast(|_| OwnerOp::BucketAdded {
+            name: name.clone(),
+            meta: meta.clone(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Sets the ACL in core 0's durable registry, then replaces the bucket's entry in every
+/// core's replica (as a create does), so every core checks requests against it.
+async fn set_bucket_acl(ctx: &Rc<CoreCtx>, name: String, acl: u8) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
+    let Some(meta) = ctx.store.set_bucket_acl(&name, acl).await.map_err(s3)? else {
+        return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
     };
     ctx.mesh
         .broadcast(|_| OwnerOp::BucketAdded {

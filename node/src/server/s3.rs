@@ -1,6 +1,8 @@
-//! S3 operations on the accepting core: route, authenticate, decode, then either answer from
-//! core-local replicas (ListBuckets, HeadBucket) or send the operation to the owning core(s)
-//! through the mesh and turn the reply into S3's response shape.
+//! S3 operations on the accepting core: route, authenticate (or take a request without any
+//! credentials as anonymous), check access to the bucket (owner, or its canned ACL:
+//! `proto::acl`), decode, then either answer from core-local replicas (ListBuckets,
+//! HeadBucket, GetBucketAcl) or send the operation to the owning core(s) through the mesh and
+//! turn the reply into S3's response shape.
 //!
 //! Returns `(operation name, result, body read to its end?)` so the connection layer can
 //! count the request and decide whether the connection may be reused.
@@ -17,6 +19,7 @@ use crate::constants::{
 use crate::engine::format::Meta;
 use crate::engine::index::ListItem;
 use crate::engine::store::{format_etag, WriteCond};
+use crate::proto::acl::{Access, CannedAcl, Principal};
 use crate::proto::chunked::{AwsChunkedDecoder, ChunkAuth};
 use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
@@ -32,6 +35,8 @@ pub struct Request<'a> {
     pub head: &'a RequestHead,
     pub route: Route,
     pub auth: AuthOutcome,
+    /// The request carried no credentials at all (`auth.access_key` is then empty).
+    pub anonymous: bool,
     pub body: Body,
     pub request_id: &'a str,
 }
@@ -63,7 +68,12 @@ pub async fn handle(
     };
     let now = time::unix_now_ms() / 1000;
     let creds = &ctx.shared.credentials;
-    let verified = if route.op == Operation::PostObject {
+    // Only a request without any credentials is anonymous; one whose credentials fail is
+    // refused by `verify`, never retried as anonymous.
+    let anonymous = route.op != Operation::PostObject && sigv4::is_anonymous(&auth_request);
+    let verified = if anonymous {
+        sigv4::anonymous_outcome(&head.headers)
+    } else if route.op == Operation::PostObject {
         // A browser form upload is authenticated by its policy's signature, in the body
         // (`post_object`); until then it is nobody's.
         Ok(AuthOutcome {
@@ -84,9 +94,19 @@ pub async fn handle(
         Ok(auth) => auth,
         Err(e) => return (op, Err(e), false),
     };
+    // Who may use the bucket is decided before anything else is read (an anonymous request
+    // that no ACL allows gets no 100 Continue). A form upload is checked once its form names
+    // the uploader; creating a bucket that exists answers 409, not 403.
+    if route.op != Operation::PostObject {
+        if let Err(e) = check_access(ctx, &route, &auth.access_key, anonymous) {
+            return (op, Err(e), false);
+        }
+    }
     // A header asking for encryption, object lock, tags or sharing is refused before the body
-    // is read: accepting it would promise a guarantee Tessera does not give.
-    if let Err(e) = crate::proto::features::check(&head.headers) {
+    // is read: accepting it would promise a guarantee Tessera does not give. The canned
+    // bucket ACLs Tessera keeps are accepted where a bucket's ACL is set.
+    let bucket_acl = matches!(route.op, Operation::CreateBucket | Operation::PutBucketAcl);
+    if let Err(e) = crate::proto::features::check_for(&head.headers, bucket_acl) {
         return (op, Err(e), false);
     }
     let inner = match auth.payload {
@@ -122,6 +142,7 @@ pub async fn handle(
         head,
         route,
         auth,
+        anonymous,
         body,
         request_id,
     };
@@ -131,17 +152,7 @@ pub async fn handle(
 }
 
 async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
-    // A bucket belongs to the user who created it: every operation on it by another user is
-    // refused here, in one place (there are no ACLs or policies to grant access). A form
-    // upload is checked once its form names the uploader.
-    if !matches!(
-        req.route.op,
-        Operation::CreateBucket | Operation::PostObject
-    ) {
-        if let Some(name) = req.route.bucket.as_deref() {
-            check_bucket_owner(req, name)?;
-        }
-    }
+    // Access to the bucket was checked in `handle` (`check_access`).
     match req.route.op {
         Operation::ListBuckets => list_buckets(req),
         Operation::CreateBucket => create_bucket(req, conn).await,
@@ -204,6 +215,10 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
             Ok(Response::new(204))
         }
         Operation::ListParts => list_parts(req).await,
+        Operation::GetBucketAcl => get_bucket_acl(req),
+        Operation::PutBucketAcl => put_bucket_acl(req, conn).await,
+        Operation::GetObjectAcl => get_object_acl(req).await,
+        Operation::PutObjectAcl => put_object_acl(req, conn).await,
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{name} is not implemented by Tessera"),
@@ -220,14 +235,79 @@ fn bucket_name<'r>(req: &'r Request<'_>) -> Result<&'r str, S3Error> {
         .ok_or_else(|| S3ErrorCode::InvalidRequest.into())
 }
 
-/// Whether the requester may use bucket `name` (when it exists): its owner may, and so may
-/// everyone for a bucket created before owners were recorded.
-fn check_bucket_owner(req: &Request<'_>, name: &str) -> Result<(), S3Error> {
+/// What an operation does to its bucket, for the ACL check: the reads and writes a canned
+/// ACL can grant to others; everything else is the owner's alone.
+fn access_of(op: Operation) -> Access {
+    match op {
+        Operation::GetObject
+        | Operation::HeadObject
+        | Operation::ListObjects
+        | Operation::ListObjectsV2
+        | Operation::HeadBucket => Access::Read,
+        Operation::PutObject | Operation::DeleteObject | Operation::PostObject => Access::Write,
+        _ => Access::OwnerOnly,
+    }
+}
+
+/// Whether the requester may do `route`'s operation: anonymous requests only on a bucket whose
+/// ACL grants it; a signed one on its own buckets (and on buckets created before owners were
+/// recorded), on others' as their ACL grants. Creating a bucket is checked by core 0 (409).
+fn check_access(
+    ctx: &Rc<CoreCtx>,
+    route: &Route,
+    access_key: &str,
+    anonymous: bool,
+) -> Result<(), S3Error> {
+    match route.bucket.as_deref() {
+        // ListBuckets: every user lists their own; nobody's for an anonymous request.
+        None if anonymous => Err(S3ErrorCode::AccessDenied.into()),
+        None => Ok(()),
+        Some(_) if route.op == Operation::CreateBucket && !anonymous => Ok(()),
+        Some(name) => check_bucket_access(ctx, name, access_key, anonymous, access_of(route.op)),
+    }
+}
+
+/// The ACL check for `access` to bucket `name` (see [`check_access`]). A bucket that does not
+/// exist is left to the handler (`NoSuchBucket`), except for an anonymous request that no
+/// ACL could allow.
+fn check_bucket_access(
+    ctx: &Rc<CoreCtx>,
+    name: &str,
+    access_key: &str,
+    anonymous: bool,
+    access: Access,
+) -> Result<(), S3Error> {
+    let denied = || Err(S3Error::new(S3ErrorCode::AccessDenied).resource(name.to_string()));
+    let buckets = ctx.buckets.borrow();
+    let Some(meta) = buckets.get(name) else {
+        return if anonymous && access == Access::OwnerOnly {
+            denied()
+        } else {
+            Ok(())
+        };
+    };
+    if !anonymous && (meta.owner.is_empty() || meta.owner == access_key) {
+        return Ok(());
+    }
+    let who = if anonymous {
+        Principal::Anonymous
+    } else {
+        Principal::OtherUser
+    };
+    if CannedAcl::from_code_or_private(meta.acl).allows(who, access) {
+        Ok(())
+    } else {
+        denied()
+    }
+}
+
+/// The canonical ID of bucket `name`'s owner (its access key); the requester's for a bucket
+/// created before owners were recorded. Objects belong to their bucket's owner, whoever wrote
+/// them.
+fn bucket_owner(req: &Request<'_>, name: &str) -> String {
     match req.ctx.buckets.borrow().get(name) {
-        Some(meta) if !meta.owner.is_empty() && meta.owner != req.auth.access_key => {
-            Err(S3Error::new(S3ErrorCode::AccessDenied).resource(name.to_string()))
-        }
-        _ => Ok(()),
+        Some(meta) if !meta.owner.is_empty() => meta.owner.clone(),
+        _ => req.auth.access_key.clone(),
     }
 }
 
@@ -386,6 +466,16 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
             ));
         }
     }
+    // `features::check_for` let only the canned bucket ACLs through.
+    let acl = match req.head.header("x-amz-acl") {
+        Some(value) => CannedAcl::parse_bucket(value).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("{value} is not a canned bucket ACL"),
+            )
+        })?,
+        None => CannedAcl::Private,
+    };
     let created = expect_done(
         req.ctx
             .mesh
@@ -394,6 +484,7 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
                 OwnerOp::CreateBucket {
                     name: name.clone(),
                     owner: req.auth.access_key.clone(),
+                    acl: acl.code(),
                 },
             )
             .await?,
@@ -408,6 +499,136 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
         Err(e) => return Err(e),
     }
     Ok(Response::new(200).header("Location", format!("/{name}")))
+}
+
+/// GetBucketAcl: the owner's full control and the grants of the bucket's canned ACL.
+fn get_bucket_acl(req: &Request<'_>) -> Result<Response, S3Error> {
+    let name = require_bucket(req)?;
+    let code = req.ctx.buckets.borrow().get(&name).map_or(0, |m| m.acl);
+    let owner = bucket_owner(req, &name);
+    let grants = CannedAcl::from_code_or_private(code).grants(&owner);
+    let owner_xml = xml::Owner {
+        id: &owner,
+        display_name: &owner,
+    };
+    Ok(Response::xml(
+        200,
+        xml::access_control_policy(&owner_xml, &grants),
+    ))
+}
+
+/// PutBucketAcl: a canned ACL from `x-amz-acl`, or an `AccessControlPolicy` body whose grants
+/// are exactly one canned ACL's (anything else is 501; `x-amz-grant-*` headers were refused
+/// by `features::check_for`).
+async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let name = require_bucket(req)?;
+    let owner = bucket_owner(req, &name);
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
+    let has_body = !body.iter().all(u8::is_ascii_whitespace);
+    let acl = match (req.head.header("x-amz-acl"), has_body) {
+        (Some(_), true) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::UnexpectedContent,
+                "This request does not support content with the x-amz-acl header",
+            ))
+        }
+        (Some(value), false) => CannedAcl::parse_bucket(value).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("{value} is not a canned bucket ACL"),
+            )
+        })?,
+        (None, true) => CannedAcl::from_grants(&xml::parse_access_control_policy(&body)?, &owner)?,
+        (None, false) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MissingSecurityHeader,
+                "Your request was missing a required header: x-amz-acl",
+            ))
+        }
+    };
+    expect_done(
+        req.ctx
+            .mesh
+            .call(
+                0,
+                OwnerOp::SetBucketAcl {
+                    name,
+                    acl: acl.code(),
+                },
+            )
+            .await?,
+    )?;
+    Ok(Response::new(200))
+}
+
+/// `NoSuchKey` unless the request's object exists.
+async fn require_object(req: &Request<'_>) -> Result<String, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let owner_core = req.ctx.owner_of(&key);
+    let get = GetRequest {
+        bucket: bucket.clone(),
+        key,
+        head: true,
+        ..GetRequest::default()
+    };
+    match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => result.map(|_| bucket),
+        _ => Err(S3ErrorCode::InternalError.into()),
+    }
+}
+
+/// PutObjectAcl: objects carry no ACL of their own, so only an ACL granting no one but the
+/// owner is accepted (`x-amz-acl` private / bucket-owner-read / bucket-owner-full-control, or
+/// a policy body with the owner's full control alone), and changes nothing. Sharing ACLs
+/// were refused by `features::check` (501), as are other policy bodies here.
+async fn put_object_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let (bucket, _) = bucket_key(req)?;
+    let owner = bucket_owner(req, &bucket);
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
+    let has_body = !body.iter().all(u8::is_ascii_whitespace);
+    match (req.head.header("x-amz-acl"), has_body) {
+        (Some(_), true) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::UnexpectedContent,
+                "This request does not support content with the x-amz-acl header",
+            ))
+        }
+        (Some(_), false) => {}
+        (None, true) => {
+            let grants = xml::parse_access_control_policy(&body)?;
+            if CannedAcl::from_grants(&grants, &owner)? != CannedAcl::Private {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NotImplemented,
+                    "Tessera does not implement object ACLs that grant access to others",
+                ));
+            }
+        }
+        (None, false) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MissingSecurityHeader,
+                "Your request was missing a required header: x-amz-acl",
+            ))
+        }
+    }
+    require_object(req).await?;
+    Ok(Response::new(200))
+}
+
+/// GetObjectAcl: objects carry no ACL of their own; the bucket's owner has full control.
+async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
+    let bucket = require_object(req).await?;
+    let owner = bucket_owner(req, &bucket);
+    let grants = CannedAcl::Private.grants(&owner);
+    let owner_xml = xml::Owner {
+        id: &owner,
+        display_name: &owner,
+    };
+    Ok(Response::xml(
+        200,
+        xml::access_control_policy(&owner_xml, &grants),
+    ))
 }
 
 // ----- listing ------------------------------------------------------------------------------
@@ -546,9 +767,10 @@ async fn list_objects(req: &Request<'_>) -> Result<Response, S3Error> {
         })
         .collect();
     let common: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let owner_id = bucket_owner(req, &bucket);
     let owner = xml::Owner {
-        id: &req.auth.access_key,
-        display_name: &req.auth.access_key,
+        id: &owner_id,
+        display_name: &owner_id,
     };
     let body = if v2 {
         let token = req.route.param("continuation-token");
@@ -1069,7 +1291,14 @@ fn copy_source(req: &Request<'_>) -> Result<(String, String), S3Error> {
     if !req.ctx.buckets.borrow().contains_key(bucket) {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(bucket.to_string()));
     }
-    check_bucket_owner(req, bucket)?;
+    // Copying out of a bucket reads it.
+    check_bucket_access(
+        req.ctx,
+        bucket,
+        &req.auth.access_key,
+        req.anonymous,
+        Access::Read,
+    )?;
     Ok((bucket.to_string(), key.to_string()))
 }
 
@@ -1205,8 +1434,16 @@ async fn post_object(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response,
     let upload = postform::authorize(&form, &bucket, now, &req.ctx.config.region, |ak| {
         creds.get(ak).cloned()
     })?;
+    // A form without a policy is anonymous (`postform::authorize`).
+    req.anonymous = upload.access_key.is_empty();
     req.auth.access_key = upload.access_key.clone();
-    check_bucket_owner(req, &bucket)?;
+    check_bucket_access(
+        req.ctx,
+        &bucket,
+        &req.auth.access_key,
+        req.anonymous,
+        Access::Write,
+    )?;
     // The fields that stand for headers, checked and stored as a PUT's headers are.
     let fields = RequestHead {
         method: "POST".to_string(),
