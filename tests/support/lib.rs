@@ -717,7 +717,18 @@ impl Raw {
 
 /// Reads one response: head, then a Content-Length body or (without one) until EOF.
 pub fn read_response(stream: &mut TcpStream, head_request: bool) -> std::io::Result<RawResponse> {
-    let mut buf = Vec::new();
+    read_next_response(stream, &mut Vec::new(), head_request)
+}
+
+/// Reads one response from a connection on which several may be in flight (pipelining):
+/// `pending` holds bytes already read past the previous response, and keeps those read past
+/// this one, so two answers that arrive in one read are both seen.
+pub fn read_next_response(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    head_request: bool,
+) -> std::io::Result<RawResponse> {
+    let mut buf = std::mem::take(pending);
     let mut chunk = [0u8; 64 * 1024];
     let head_end = loop {
         if let Some(i) = find(&buf, b"\r\n\r\n") {
@@ -754,7 +765,8 @@ pub fn read_response(stream: &mut TcpStream, head_request: bool) -> std::io::Res
         .and_then(|(_, v)| v.parse::<usize>().ok());
     let mut body = buf[head_end..].to_vec();
     if head_request || status == 304 || status == 204 {
-        body.clear();
+        *pending = body;
+        body = Vec::new();
     } else if let Some(length) = length {
         while body.len() < length {
             let n = stream.read(&mut chunk)?;
@@ -762,6 +774,9 @@ pub fn read_response(stream: &mut TcpStream, head_request: bool) -> std::io::Res
                 break;
             }
             body.extend_from_slice(&chunk[..n]);
+        }
+        if body.len() > length {
+            *pending = body.split_off(length);
         }
     } else {
         stream.read_to_end(&mut body)?;
