@@ -161,9 +161,48 @@ impl Conn {
         }
     }
 
+    /// Reads up to `max` bytes from the socket straight onto the end of `out`, bypassing the
+    /// connection's buffer (which must be empty): a large plain body is then copied once, by
+    /// the kernel, instead of twice. `Ok(0)` at end of stream; times out after `timeout_ms`.
+    pub async fn read_direct(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: usize,
+        timeout_ms: u64,
+    ) -> io::Result<usize> {
+        assert!(self.unconsumed().is_empty() && max > 0);
+        out.reserve(max);
+        let buf = std::mem::take(out);
+        let len = buf.len();
+        let read = monoio::buf::IoBufMut::slice_mut(buf, len..len + max);
+        let result =
+            monoio::time::timeout(Duration::from_millis(timeout_ms), self.stream.read(read)).await;
+        match result {
+            Ok((result, slice)) => {
+                *out = slice.into_inner();
+                result
+            }
+            // The read was dropped in flight: so was `out`, with what it held. The request
+            // fails (timeout) and its partial body goes with it.
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+        }
+    }
+
     pub async fn write_all(&mut self, data: Bytes) -> io::Result<()> {
         let (result, _) = self.stream.write_all(data).await;
         result.map(|_| ())
+    }
+}
+
+/// Reads into the caller's buffer directly only when at least this much is wanted: smaller
+/// reads go through the connection buffer, which can take a whole request at once.
+const DIRECT_READ_BYTES_MIN: usize = 16 * 1024;
+
+fn body_read_error(e: io::Error) -> S3Error {
+    if e.kind() == io::ErrorKind::TimedOut {
+        S3Error::new(S3ErrorCode::RequestTimeout)
+    } else {
+        S3Error::new(S3ErrorCode::IncompleteBody)
     }
 }
 
@@ -215,14 +254,33 @@ impl Body {
     ) -> Result<bool, S3Error> {
         let start = out.len();
         while !self.done && out.len() - start < want {
-            if conn.unconsumed().is_empty() {
-                let n = conn.fill(BODY_READ_TIMEOUT_MS).await.map_err(|e| {
-                    if e.kind() == io::ErrorKind::TimedOut {
-                        S3Error::new(S3ErrorCode::RequestTimeout)
-                    } else {
-                        S3Error::new(S3ErrorCode::IncompleteBody)
+            // A plain body with nothing buffered: read it straight into `out` (one copy less).
+            if let (Framing::Length(remaining), None, true) =
+                (&mut self.framing, &self.inner, conn.unconsumed().is_empty())
+            {
+                let room = want - (out.len() - start);
+                if *remaining > 0 && room >= DIRECT_READ_BYTES_MIN {
+                    let max = (*remaining).min(room as u64) as usize;
+                    let n = conn
+                        .read_direct(out, max, BODY_READ_TIMEOUT_MS)
+                        .await
+                        .map_err(body_read_error)?;
+                    if n == 0 {
+                        return Err(S3ErrorCode::IncompleteBody.into());
                     }
-                })?;
+                    debug_assert!(n <= max);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.done = true;
+                    }
+                    continue;
+                }
+            }
+            if conn.unconsumed().is_empty() {
+                let n = conn
+                    .fill(BODY_READ_TIMEOUT_MS)
+                    .await
+                    .map_err(body_read_error)?;
                 if n == 0 {
                     return Err(S3ErrorCode::IncompleteBody.into());
                 }
