@@ -29,17 +29,6 @@ impl Drop for Loops {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// Attaches `n` loop devices over sparse files of `bytes` in `dir`.
 fn attach(dir: &Path, n: usize, bytes: u64) -> Result<Loops, String> {
     // SAFETY: geteuid has no preconditions.

@@ -29,23 +29,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-MIB = 1024 * 1024
-HTTP_TIMEOUT_S = 60
+from boto3_compat import HTTP_TIMEOUT_S, MIB, RESULTS, check  # the same check harness
+
 BOUNDARY = "tessera-form-7d3f0b9a"
-
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    started = time.monotonic()
-    try:
-        fn()
-    except Exception as e:  # a check fails on any exception, assertion or client error
-        RESULTS["failed"] += 1
-        print(f"FAIL: {name} ({(time.monotonic() - started) * 1000:.0f} ms)\n    {type(e).__name__}: {e}")
-    else:
-        RESULTS["passed"] += 1
-        print(f"PASS: {name} ({(time.monotonic() - started) * 1000:.0f} ms)")
 
 
 def form_parts(fields, filename, file_len):

@@ -146,6 +146,18 @@ pub async fn multipart(store: &Store, key: &str, parts: &[Vec<u8>]) -> Result<()
         .map(|_| ())
 }
 
+/// Runs a command (losetup, for the block-device tests); its trimmed stdout, or why it failed.
+pub fn run(cmd: &mut std::process::Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn data(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
