@@ -37,6 +37,13 @@ pub const JOURNAL_ROTATE_BYTES: u64 = 256 * 1024 * 1024;
 /// alongside them (one device round trip); a larger one flushes them first. It bounds what
 /// recovery reads back to check the last frame (`engine/verify.rs`).
 pub const UNSYNCED_COMMIT_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Staging ring per core per journal mirror (`engine/stage.rs`): batches of small objects are
+/// made durable here, data included, and destaged (data written home, flushed, records
+/// journaled) when it is full or idle for `STAGE_IDLE_MS`. Bounds the memory staged stripes
+/// hold (about 1.5 × this per core).
+pub const STAGE_RING_BYTES: u64 = 8 * 1024 * 1024;
+/// A staged batch is destaged at the latest this long after the ring went quiet.
+pub const STAGE_IDLE_MS: u64 = 50;
 /// A single journal record (key + metadata + layout) is at most this large.
 pub const RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
 

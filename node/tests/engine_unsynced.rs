@@ -18,6 +18,10 @@ use tessera::engine::format::{Entry, Location, ShardLoc, Stripe, DEV_MISSING};
 use tessera::engine::store::Store;
 
 fn geometry() -> Geometry {
+    // These tests are about the journal path: small objects must not take the staging ring
+    // (`engine_stage.rs` covers that). Set once, before any test of this binary reads it.
+    static STAGING_OFF: std::sync::Once = std::sync::Once::new();
+    STAGING_OFF.call_once(|| std::env::set_var("TESSERA_STAGING", "off"));
     Geometry::new(4, 2).unwrap()
 }
 

@@ -5,13 +5,18 @@
 //! records to the index and answer. A batch with more than `UNSYNCED_COMMIT_BYTES_MAX` of new
 //! data takes two round trips instead (data durable, then the frame), which bounds what
 //! recovery reads back to check the last frame (`verify.rs`). See `docs/write-path.md`.
+//! A batch whose only new data is its packed stripe goes to the staging ring instead
+//! (`stage.rs`): one durable entry with the records and the data, the stripe kept in memory
+//! until a destage writes it home and journals the records.
 //!
 //! Invariants: a request is answered `Ok` only after its frame is durable on a journal
 //! mirror and its data on its devices; the next batch starts only after that, so only the
 //! journal's last frame can name data a crash lost; a failed step fails every request that
 //! depended on it, and their extents (never referenced by a frame that stays) go straight back
 //! to the allocator — a frame written before its data failed is first retracted by a new
-//! journal generation.
+//! journal generation. A staged batch's records are journaled by the destage that follows
+//! it, always before any other frame and before any checkpoint: a checkpoint is never taken
+//! while the index holds staged records.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -25,10 +30,14 @@ use super::erasure::Geometry;
 use super::error::StorageError;
 use super::format::{Location, Record, Stripe, DEV_MISSING};
 use super::index::Extent;
+use super::index::StageMarkState;
 use super::journal::Journal;
+use super::stage::{self, StageRing};
 use super::store::{check_cond, checkpoint_payload, etag_string, Store, WriteCond};
 use super::stripes::{shard_len_for, stripe_extents_of, PreparedStripe};
-use crate::constants::{PACKED_STRIPE_DATA_BYTES_MAX, UNSYNCED_COMMIT_BYTES_MAX};
+use crate::constants::{
+    PACKED_STRIPE_DATA_BYTES_MAX, STAGE_IDLE_MS, STAGE_RING_BYTES, UNSYNCED_COMMIT_BYTES_MAX,
+};
 
 /// Bytes a stripe occupies on its devices.
 fn stripe_bytes(stripe: &Stripe) -> u64 {
@@ -87,6 +96,14 @@ impl Pending {
     }
 }
 
+/// What the staging ring holds beyond the journal: records of entries written since the
+/// last destage, in order, and their packed stripes, encoded but not yet written home.
+#[derive(Default)]
+pub struct Staged {
+    records: Vec<Record>,
+    stripes: HashMap<u64, PreparedStripe>,
+}
+
 pub struct CommitQueue {
     pending: RefCell<Vec<Pending>>,
     signal_tx: RefCell<mpsc::Sender<()>>,
@@ -96,6 +113,10 @@ pub struct CommitQueue {
     pack_waiters: RefCell<Vec<oneshot::Sender<()>>>,
     next_packed_id: Cell<u64>,
     geometry: Geometry,
+    pub(super) staged: RefCell<Staged>,
+    /// A destage is running; journal frames and checkpoints wait for it.
+    destaging: Cell<bool>,
+    destage_waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 impl CommitQueue {
@@ -109,6 +130,9 @@ impl CommitQueue {
             pack_waiters: RefCell::new(Vec::new()),
             next_packed_id: Cell::new(next_packed_id),
             geometry,
+            staged: RefCell::new(Staged::default()),
+            destaging: Cell::new(false),
+            destage_waiters: RefCell::new(Vec::new()),
         }
     }
 
@@ -136,6 +160,22 @@ impl CommitQueue {
             let _ = rx.await;
         }
     }
+
+    /// Bytes `[offset, offset + len)` of staged packed stripe `id`, if it is staged.
+    pub fn staged_bytes(&self, id: u64, offset: usize, len: usize) -> Option<Vec<u8>> {
+        let staged = self.staged.borrow();
+        let prepared = staged.stripes.get(&id)?;
+        debug_assert!(offset + len <= prepared.stripe.data_len as usize);
+        prepared
+            .bytes()
+            .get(offset..offset + len)
+            .map(<[u8]>::to_vec)
+    }
+
+    /// Whether packed stripe `id` is staged (in memory, not yet home).
+    pub fn is_staged(&self, id: u64) -> bool {
+        self.staged.borrow().stripes.contains_key(&id)
+    }
 }
 
 impl Store {
@@ -153,7 +193,26 @@ impl Store {
         let Some(mut signals) = self.commit.signal_rx.borrow_mut().take() else {
             return;
         };
-        while signals.next().await.is_some() {
+        loop {
+            let staged = self.stage.as_ref().is_some_and(|ring| !ring.is_empty());
+            let signal = if staged {
+                let idle = std::time::Duration::from_millis(STAGE_IDLE_MS);
+                match monoio::time::timeout(idle, signals.next()).await {
+                    Ok(signal) => signal,
+                    Err(_) => {
+                        // Quiet for a while: write the staged stripes home.
+                        if let Err(e) = self.destage().await {
+                            eprintln!("level=error msg=\"destage failed; staged data stays in the ring\" core={} err=\"{e}\"", self.core);
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                signals.next().await
+            };
+            if signal.is_none() {
+                break;
+            }
             loop {
                 let batch: Vec<Pending> = std::mem::take(&mut *self.commit.pending.borrow_mut());
                 let pack = std::mem::take(&mut *self.commit.packing.borrow_mut());
@@ -168,11 +227,12 @@ impl Store {
                     break;
                 }
                 self.run_batch(batch, pack).await;
+                self.destage_in_background();
             }
         }
     }
 
-    async fn run_batch(&self, batch: Vec<Pending>, pack: Vec<u8>) {
+    async fn run_batch(self: &Rc<Self>, batch: Vec<Pending>, pack: Vec<u8>) {
         // Preconditions first: they read only the index, and only this task changes it.
         let (mut accepted, rejected) = self.check_batch(batch);
         for (pending, err) in rejected {
@@ -196,6 +256,29 @@ impl Store {
             return;
         }
         let dirty = accepted.iter().fold(0u64, |acc, p| acc | p.dirty);
+        if let Some(ring) = &self.stage {
+            let only_packed = dirty == 0 && accepted.iter().all(|p| p.on_fail.is_empty());
+            let payload = only_packed.then(|| {
+                let records = self.batch_records(&accepted, packed.as_ref(), false);
+                let data: &[u8] = if packed.is_some() { &pack } else { &[] };
+                (stage::encode_payload(&records, data), records)
+            });
+            match payload {
+                Some((payload, records)) if StageRing::can_hold(payload.len()) => {
+                    self.run_staged(accepted, packed, records, payload).await;
+                    self.rotate_if_due().await;
+                    return;
+                }
+                _ => {
+                    // Frames stay in order: what the ring holds goes to the journal first.
+                    if let Err(e) = self.destage().await {
+                        self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
+                        return;
+                    }
+                    debug_assert!(ring.is_empty());
+                }
+            }
+        }
         let new_bytes: u64 = accepted
             .iter()
             .flat_map(|p| p.on_fail.iter())
@@ -256,8 +339,12 @@ impl Store {
             let id = if pending.packed { packed_id } else { 0 };
             pending.answer(Ok(id));
         }
-        // Rotate at the configured size, or at half a bounded slot so that a batch rarely has
-        // to rotate before its own frame.
+        self.rotate_if_due().await;
+    }
+
+    /// Rotates the journal at the configured size, or at half a bounded slot so that a batch
+    /// rarely has to rotate before its own frame.
+    async fn rotate_if_due(self: &Rc<Self>) {
         let journal = self.journal.borrow().clone();
         let rotate_bytes = self.journal_rotate_bytes.min(journal.capacity_bytes() / 2);
         let rotate = journal.bytes() > rotate_bytes && !self.rotation_backing_off();
@@ -266,6 +353,274 @@ impl Store {
         if rotate {
             self.rotate_journal().await;
         }
+    }
+
+    /// Commits a batch through the staging ring: one durable entry (records and packed data)
+    /// on the journal mirrors; the stripe stays in memory until `destage`.
+    async fn run_staged(
+        self: &Rc<Self>,
+        accepted: Vec<Pending>,
+        packed: Option<(u64, PreparedStripe)>,
+        records: Vec<Record>,
+        payload: Vec<u8>,
+    ) {
+        let Some(ring) = &self.stage else {
+            unreachable!("run_staged is called only with a staging ring");
+        };
+        if !ring.fits(payload.len()) {
+            if let Err(e) = self.destage().await {
+                self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
+                return;
+            }
+        }
+        if let Err(e) = ring.append(&payload).await {
+            // The entry may be whole on a mirror: a destage marks the ring past it, so it is
+            // never replayed, and only then may its extents be reused.
+            match self.destage().await {
+                Ok(()) => self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e),
+                Err(e2) => {
+                    eprintln!("level=error msg=\"staging entry failed and could not be marked past; its extents stay allocated until restart\" core={} err=\"{e}\" destage_err=\"{e2}\"", self.core);
+                    for pending in accepted {
+                        pending.answer(Err(e.clone()));
+                    }
+                }
+            }
+            return;
+        }
+        let packed_id = packed.as_ref().map_or(0, |(id, _)| *id);
+        self.stats.commits.set(self.stats.commits.get() + 1);
+        self.stats
+            .staged_commits
+            .set(self.stats.staged_commits.get() + 1);
+        self.stats
+            .commit_records
+            .set(self.stats.commit_records.get() + records.len() as u64);
+        {
+            let mut staged = self.commit.staged.borrow_mut();
+            staged.records.extend(records.iter().cloned());
+            if let Some((id, prepared)) = packed {
+                staged.stripes.insert(id, prepared);
+            }
+        }
+        self.apply_records(records);
+        for pending in accepted {
+            let id = if pending.packed { packed_id } else { 0 };
+            pending.answer(Ok(id));
+        }
+    }
+
+    /// Writes every staged stripe home and journals what the staging ring holds (the commit
+    /// loop does this by itself when the ring fills or goes quiet). For tests and tools that
+    /// need the data on its devices now.
+    pub async fn flush_staged(self: &Rc<Self>) -> Result<(), StorageError> {
+        self.destage().await
+    }
+
+    /// Destages everything staged so far, after any destage already running; returns when
+    /// it is in the journal.
+    pub(super) async fn destage(self: &Rc<Self>) -> Result<(), StorageError> {
+        while self.commit.destaging.get() {
+            let (tx, rx) = oneshot::channel();
+            self.commit.destage_waiters.borrow_mut().push(tx);
+            let _ = rx.await;
+        }
+        if self.stage.as_ref().is_none_or(|ring| ring.is_empty()) {
+            return Ok(());
+        }
+        self.commit.destaging.set(true);
+        self.destage_now().await
+    }
+
+    /// Starts a destage in the background once the ring is half full, so new entries go to
+    /// the other half meanwhile.
+    fn destage_in_background(self: &Rc<Self>) {
+        let Some(ring) = &self.stage else {
+            return;
+        };
+        if self.commit.destaging.get() || ring.used_bytes() < STAGE_RING_BYTES / 2 {
+            return;
+        }
+        self.commit.destaging.set(true);
+        let store = self.clone();
+        monoio::spawn(async move {
+            if let Err(e) = store.destage_now().await {
+                eprintln!("level=error msg=\"destage failed; staged data stays in the ring\" core={} err=\"{e}\"", store.core);
+            }
+        });
+    }
+
+    /// The destage itself (`destaging` set by the caller, cleared here): writes every staged
+    /// stripe still alive home, flushes those devices, and appends one journal frame with the
+    /// staged records and a `StageMark` past the ring's last entry, which frees the ring's
+    /// space. Staged records and stripes that arrive meanwhile wait for the next destage. On
+    /// failure nothing is dropped: the ring and the stripes in memory stay.
+    async fn destage_now(self: &Rc<Self>) -> Result<(), StorageError> {
+        debug_assert!(self.commit.destaging.get());
+        // Extents freed while the stripes are written are not reused before they are.
+        let guard = self.begin_read();
+        let result = self.destage_snapshot().await;
+        drop(guard);
+        self.commit.destaging.set(false);
+        for waiter in self.commit.destage_waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+        result
+    }
+
+    async fn destage_snapshot(self: &Rc<Self>) -> Result<(), StorageError> {
+        let Some(ring) = &self.stage else {
+            return Ok(());
+        };
+        // The snapshot: taken with no await in between, so it is one consistent cut.
+        let mark = ring.mark();
+        let records = std::mem::take(&mut self.commit.staged.borrow_mut().records);
+        let (ids, live): (Vec<u64>, Vec<u64>) = {
+            let staged = self.commit.staged.borrow();
+            let index = self.index.borrow();
+            let ids: Vec<u64> = staged.stripes.keys().copied().collect();
+            let live = ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    index
+                        .packed
+                        .get(id)
+                        .is_some_and(|p| p.stripe == staged.stripes[id].stripe)
+                })
+                .collect();
+            (ids, live)
+        };
+        let written = self.destage_write(&live, &records, mark).await;
+        if let Err(e) = written {
+            let mut staged = self.commit.staged.borrow_mut();
+            let newer = std::mem::take(&mut staged.records);
+            staged.records = records;
+            staged.records.extend(newer);
+            return Err(e);
+        }
+        ring.destaged(mark);
+        {
+            let mut staged = self.commit.staged.borrow_mut();
+            for id in &ids {
+                staged.stripes.remove(id);
+            }
+        }
+        self.apply_records(vec![mark.into_record()]);
+        self.stats.destages.set(self.stats.destages.get() + 1);
+        Ok(())
+    }
+
+    /// Writes stripes `live` home and flushes them, then journals `records` and `mark`.
+    async fn destage_write(
+        self: &Rc<Self>,
+        live: &[u64],
+        records: &[Record],
+        mark: StageMarkState,
+    ) -> Result<(), StorageError> {
+        let dirty = self.write_staged(live).await?;
+        self.sync_devices(dirty).await?;
+        {
+            // A failed write or flush failed its device: every stripe still needs k shards.
+            let staged = self.commit.staged.borrow();
+            let k = self.geometry.k as usize;
+            for id in live {
+                let whole = staged.stripes[id]
+                    .stripe
+                    .shards
+                    .iter()
+                    .filter(|s| s.dev != DEV_MISSING && self.devs[s.dev as usize].is_up())
+                    .count();
+                if whole < k {
+                    return Err(StorageError::InsufficientDevices {
+                        up: whole,
+                        needed: k,
+                    });
+                }
+            }
+        }
+        // Not `frame_payload`: a ring exists only over directory mirrors, whose journals are
+        // unbounded, so the frame always fits (and rotation itself destages first).
+        let mut payload = Vec::new();
+        for record in records {
+            record.encode(&mut payload);
+        }
+        mark.into_record().encode(&mut payload);
+        let journal = self.journal.borrow().clone();
+        journal.append(&payload).await
+    }
+
+    /// Writes the shards of staged stripes `ids` to their devices, merging shards that are
+    /// adjacent on a device into one write. Returns the devices written; a failed write fails
+    /// its device.
+    async fn write_staged(&self, ids: &[u64]) -> Result<u64, StorageError> {
+        /// Writes in flight at once.
+        const WRITES_IN_FLIGHT_MAX: usize = 64;
+        // (device, offset on the device, stripe id, shard index)
+        let mut shards: Vec<(u16, u64, u64, usize)> = Vec::new();
+        {
+            let staged = self.commit.staged.borrow();
+            for id in ids {
+                for (i, shard) in staged.stripes[id].stripe.shards.iter().enumerate() {
+                    if shard.dev != DEV_MISSING {
+                        shards.push((shard.dev, shard.offset, *id, i));
+                    }
+                }
+            }
+        }
+        shards.sort_unstable();
+        let mut runs: Vec<(u16, u64, AlignedBuf)> = Vec::new();
+        {
+            let staged = self.commit.staged.borrow();
+            let mut i = 0;
+            while i < shards.len() {
+                let (dev, start, _, _) = shards[i];
+                let mut end = start;
+                let mut j = i;
+                while j < shards.len() && shards[j].0 == dev && shards[j].1 == end {
+                    end += staged.stripes[&shards[j].2].stripe.shard_len as u64;
+                    j += 1;
+                }
+                let mut buf = AlignedBuf::dirty((end - start) as usize);
+                let mut at = 0usize;
+                for &(_, _, id, shard) in &shards[i..j] {
+                    let prepared = &staged.stripes[&id];
+                    let s = prepared.stripe.shard_len as usize;
+                    buf.as_mut_slice()[at..at + s]
+                        .copy_from_slice(&prepared.bytes()[shard * s..(shard + 1) * s]);
+                    at += s;
+                }
+                runs.push((dev, start, buf));
+                i = j;
+            }
+        }
+        let writes = runs.into_iter().map(|(dev, start, buf)| async move {
+            let handle = &self.devs[dev as usize];
+            let len = buf.len() as u64;
+            let result = match handle.file.as_ref() {
+                Some(file) if !handle.failed.get() => {
+                    file.write_all_at(buf, handle.base + start).await.0
+                }
+                _ => Err(std::io::Error::other("device is down")),
+            };
+            (dev, len, result)
+        });
+        let mut results = futures::stream::iter(writes).buffer_unordered(WRITES_IN_FLIGHT_MAX);
+        let mut dirty = 0u64;
+        while let Some((dev, len, result)) = results.next().await {
+            match result {
+                Ok(()) => {
+                    dirty |= 1 << dev;
+                    let stats = &self.devs[dev as usize].stats;
+                    stats.bytes_written.set(stats.bytes_written.get() + len);
+                }
+                Err(e) => {
+                    if !self.devs[dev as usize].failed.get() {
+                        self.fail_device(dev, &format!("write: {e}"));
+                    }
+                }
+            }
+        }
+        Ok(dirty)
     }
 
     /// The batch's journal records: the packed stripe first (its objects point into it),
@@ -305,7 +660,7 @@ impl Store {
     /// journal (a block device's slot) cannot take it: the checkpoint captures the index
     /// without this batch, whose frame then goes to the new generation. A frame larger than a
     /// whole slot fails the batch at `append`.
-    async fn frame_payload(&self, records: &[Record]) -> Vec<u8> {
+    async fn frame_payload(self: &Rc<Self>, records: &[Record]) -> Vec<u8> {
         let mut payload = Vec::new();
         for record in records {
             record.encode(&mut payload);
@@ -544,9 +899,19 @@ impl Store {
     /// batches in the commit task, so no frame is being appended meanwhile. The checkpoint is
     /// encoded here, but written and synced on a short-lived thread: the core keeps serving
     /// reads meanwhile; only commits wait.
-    async fn rotate_journal(&self) {
+    async fn rotate_journal(self: &Rc<Self>) {
         /// How long a failed rotation waits before the next attempt.
         const ROTATION_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+        // A checkpoint must not hold staged records: recovery would replay them twice.
+        if let Err(e) = self.destage().await {
+            eprintln!(
+                "level=error msg=\"journal rotation deferred: destage failed\" core={} err=\"{e}\"",
+                self.core
+            );
+            self.rotation_retry_at
+                .set(Some(std::time::Instant::now() + ROTATION_RETRY));
+            return;
+        }
         // Only the commit task appends, and it is here: nobody else holds the journal. Check
         // before building the checkpoint, which costs a pass over the whole index.
         if Rc::strong_count(&self.journal.borrow()) != 1 {
@@ -556,6 +921,7 @@ impl Store {
             );
             return;
         }
+
         let state = checkpoint_payload(&self.index.borrow());
         let (locs, generation) = self.journal.borrow().next_generation();
         let core = self.core;

@@ -41,8 +41,9 @@ impl Store {
             let sparse: HashMap<u64, ()> = index
                 .packed
                 .iter()
-                .filter(|(_, p)| {
-                    p.objects > 0
+                .filter(|(id, p)| {
+                    !self.commit.is_staged(**id)
+                        && p.objects > 0
                         && (p.live_bytes as f64) < p.stripe.data_len as f64 * COMPACT_LIVE_RATIO
                 })
                 .map(|(&id, _)| (id, ()))

@@ -136,6 +136,16 @@ pub enum Record {
     /// new stripes of such a frame, if it is the last one, before replaying it
     /// (`docs/write-path.md`, `engine/verify.rs`). Changes nothing in the index.
     Unsynced,
+    /// Staging-ring entries with a sequence below `next_seq` are in the journal (their data
+    /// home and flushed); recovery replays ring entries from `next_seq` on, starting at ring
+    /// offset `offset` (or 0, where the ring wrapped), whose frames carry `salt` as their
+    /// generation (`engine/stage.rs`, `docs/write-path.md`). Written last in a destage frame
+    /// and in every checkpoint.
+    StageMark {
+        next_seq: u64,
+        offset: u64,
+        salt: u64,
+    },
 }
 
 mod tag {
@@ -151,6 +161,7 @@ mod tag {
     pub const BUCKET_CREATE_OWNED: u8 = 9;
     pub const UNSYNCED: u8 = 10;
     pub const BUCKET_ACL: u8 = 11;
+    pub const STAGE_MARK: u8 = 12;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -402,6 +413,16 @@ impl Record {
                 w.u8(*acl);
             }
             Record::Unsynced => w.u8(tag::UNSYNCED),
+            Record::StageMark {
+                next_seq,
+                offset,
+                salt,
+            } => {
+                w.u8(tag::STAGE_MARK);
+                w.u64(*next_seq);
+                w.u64(*offset);
+                w.u64(*salt);
+            }
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -451,6 +472,11 @@ impl Record {
                 acl: r.u8()?,
             },
             tag::UNSYNCED => Record::Unsynced,
+            tag::STAGE_MARK => Record::StageMark {
+                next_seq: r.u64()?,
+                offset: r.u64()?,
+                salt: r.u64()?,
+            },
             _ => return None,
         };
         r.is_empty().then_some(record)

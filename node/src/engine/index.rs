@@ -78,6 +78,27 @@ pub struct Index {
     pub buckets: BTreeMap<String, BucketMeta>,
     /// Bytes of object keys held (for the memory-per-object figure).
     pub key_bytes: u64,
+    /// Where recovery resumes the staging ring: the last `Record::StageMark`.
+    pub stage: StageMarkState,
+}
+
+/// The last `Record::StageMark` applied: first ring sequence not yet in the journal, the ring
+/// offset it was to be written at, and the salt the ring's frames carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageMarkState {
+    pub next_seq: u64,
+    pub offset: u64,
+    pub salt: u64,
+}
+
+impl StageMarkState {
+    pub fn into_record(self) -> Record {
+        Record::StageMark {
+            next_seq: self.next_seq,
+            offset: self.offset,
+            salt: self.salt,
+        }
+    }
 }
 
 pub fn composite_key(bucket: &str, key: &[u8]) -> Vec<u8> {
@@ -219,6 +240,17 @@ impl Index {
                 self.buckets.remove(&name);
             }
             Record::Unsynced => {}
+            Record::StageMark {
+                next_seq,
+                offset,
+                salt,
+            } => {
+                self.stage = StageMarkState {
+                    next_seq,
+                    offset,
+                    salt,
+                };
+            }
         }
         freed
     }

@@ -3,7 +3,7 @@
 //!
 //! Pure modules (no I/O): `erasure`, `format`, `codec`, `alloc`, `index`, `rangemap`,
 //! `reclaim` (and `blockdev`'s label and layout). Shell: `device`, `blockdev`'s syscalls,
-//! `mirror`, `journal`, `stripes`, `commit`, `store`, `verify`.
+//! `mirror`, `journal`, `stage`, `stripes`, `commit`, `store`, `verify`.
 
 pub mod aligned;
 pub mod alloc;
@@ -21,6 +21,7 @@ pub mod mirror;
 pub mod rangemap;
 pub mod reclaim;
 pub mod scrub;
+pub mod stage;
 pub mod store;
 pub mod stripes;
 pub mod verify;

@@ -9,6 +9,8 @@
 //! reused under them (`reclaim.rs`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -20,10 +22,11 @@ use super::device::{self, DeviceInfo};
 use super::erasure::{Codec, Geometry};
 use super::error::StorageError;
 use super::format::{Entry, Location, Meta, PartLoc, Record, Stripe};
-use super::index::{composite_key, BucketMeta, Extent, Index, ListItem, Upload};
+use super::index::{composite_key, BucketMeta, Extent, Index, ListItem, StageMarkState, Upload};
 use super::journal::{self, Journal};
 use super::mirror::MirrorLoc;
 use super::reclaim::Reclaim;
+use super::stage::{self, StageRing};
 use super::stripes::shard_len_for;
 use super::verify;
 use crate::constants::{
@@ -65,6 +68,9 @@ pub struct StoreStats {
     pub commit_records: Cell<u64>,
     pub fsyncs: Cell<u64>,
     pub packed_stripes: Cell<u64>,
+    /// Batches made durable in the staging ring, and destages (`engine/stage.rs`).
+    pub staged_commits: Cell<u64>,
+    pub destages: Cell<u64>,
 }
 
 /// One message of a request body, as the front end hands it over.
@@ -109,6 +115,9 @@ pub struct Store {
     pub(super) index: RefCell<Index>,
     pub(super) allocs: RefCell<Vec<Allocator>>,
     pub(super) journal: RefCell<Rc<Journal>>,
+    /// Where batches of small objects become durable (`stage.rs`); `None` when a journal
+    /// mirror is a block device, or with `TESSERA_STAGING=off`.
+    pub(super) stage: Option<StageRing>,
     pub(super) commit: CommitQueue,
     pub(super) reclaim: RefCell<Reclaim>,
     pub(super) codec: RefCell<Codec>,
@@ -182,8 +191,15 @@ impl Store {
                 index.apply(record);
             }
         }
+        let ring = Self::recover_stage(core, &mirror_devs, &mut index)?;
         for id in index.orphan_packed() {
             index.packed.remove(&id);
+        }
+        if let Some((_, data_of)) = &ring {
+            if !data_of.is_empty() {
+                let stripes = stage::write_home(core, &index, data_of, devices)?;
+                eprintln!("level=info msg=\"staged stripes written home from the staging ring\" core={core} stripes={stripes}");
+            }
         }
         let mut per_dev: Vec<Vec<(u64, u64)>> = vec![Vec::new(); devices.len()];
         for e in index.used_extents() {
@@ -196,6 +212,15 @@ impl Store {
             .zip(capacities)
             .map(|(used, capacity)| Allocator::from_used(used, capacity))
             .collect();
+        // Created before the checkpoint, which records the ring's new salt.
+        let stage = match ring {
+            Some((files, _)) if !files.is_empty() => {
+                let ring = StageRing::new(core, files, index.stage.next_seq)?;
+                index.apply(ring.mark().into_record());
+                Some(ring)
+            }
+            _ => None,
+        };
         let state = checkpoint_payload(&index);
         let journal = Journal::start(core, &mirror_devs, recovered.next_generation, &state)?;
         if !recovered.fresh {
@@ -221,6 +246,7 @@ impl Store {
             index: RefCell::new(index),
             allocs: RefCell::new(allocs),
             journal: RefCell::new(Rc::new(journal)),
+            stage,
             commit: CommitQueue::new(next_packed, geometry),
             reclaim: RefCell::new(Reclaim::default()),
             codec: RefCell::new(Codec::new()),
@@ -238,6 +264,68 @@ impl Store {
         monoio::spawn(super::scrub::scrub_loop(store.clone()));
         monoio::spawn(super::compact::compact_loop(store.clone()));
         Ok(store)
+    }
+
+    /// When every journal mirror is a directory: replays the entries recovery finds in the
+    /// staging ring into `index`, and opens the ring's files (none with
+    /// `TESSERA_STAGING=off`). Returns the files and the replayed packed stripes' data
+    /// (id → bytes), to be written home before the new checkpoint marks the ring past them.
+    #[allow(clippy::type_complexity)]
+    fn recover_stage(
+        core: usize,
+        mirror_devs: &[(u16, MirrorLoc)],
+        index: &mut Index,
+    ) -> Result<Option<(Vec<(u16, std::fs::File)>, HashMap<u64, Vec<u8>>)>, StorageError> {
+        let dirs: Option<Vec<(u16, PathBuf)>> = mirror_devs
+            .iter()
+            .map(|(dev, loc)| match loc {
+                MirrorLoc::Dir(path) => Some((*dev, path.clone())),
+                MirrorLoc::Block { .. } => None,
+            })
+            .collect();
+        let Some(dirs) = dirs.filter(|d| !d.is_empty()) else {
+            return Ok(None);
+        };
+        let paths: Vec<PathBuf> = dirs.iter().map(|(_, p)| p.clone()).collect();
+        let mark = index.stage;
+        let first = mark.next_seq;
+        let entries = stage::recover(core, &paths, mark)?;
+        let mut data_of = HashMap::new();
+        if !entries.is_empty() {
+            eprintln!(
+                "level=info msg=\"replaying the staging ring\" core={core} entries={} from_seq={first}",
+                entries.len()
+            );
+        }
+        let replayed = entries.len() as u64;
+        for (records, data) in entries {
+            for record in records {
+                if let Record::Packed { id, .. } = &record {
+                    data_of.insert(*id, data.clone());
+                }
+                index.apply(record);
+            }
+        }
+        // Entries replayed are written home before the new checkpoint carries this mark;
+        // the ring then starts empty, under a new salt (`StageRing::new`).
+        index.apply(Record::StageMark {
+            next_seq: first + replayed,
+            offset: 0,
+            salt: 0,
+        });
+        // Turned off (for comparisons): what the ring holds is still replayed, above.
+        if std::env::var("TESSERA_STAGING").is_ok_and(|v| v == "off") {
+            return Ok(Some((Vec::new(), data_of)));
+        }
+        let files = match stage::open_files(core, &dirs) {
+            Ok(files) => files,
+            Err(e) if data_of.is_empty() && replayed == 0 => {
+                eprintln!("level=warn msg=\"staging ring unavailable; small objects are committed without it\" core={core} err=\"{e}\"");
+                return Ok(None);
+            }
+            Err(e) => return Err(StorageError::Io(format!("staging ring: {e}"))),
+        };
+        Ok(Some((files, data_of)))
     }
 
     pub fn fail_device(&self, dev: u16, why: &str) {
@@ -835,6 +923,18 @@ impl Store {
                 len,
                 crc,
             } => {
+                if let Some(bytes) =
+                    self.commit
+                        .staged_bytes(*stripe, *offset as usize, *len as usize)
+                {
+                    if crc32c::crc32c(&bytes) != *crc {
+                        return Err(StorageError::Corrupt(format!(
+                            "staged object in packed stripe {stripe} fails its CRC"
+                        )));
+                    }
+                    let bytes = Bytes::from(bytes);
+                    return Ok((vec![bytes.slice(start as usize..end as usize)], end));
+                }
                 let packed = self
                     .index
                     .borrow()
@@ -915,7 +1015,13 @@ impl Store {
                 }
             }
         }
-        out.extend(index.packed.values().map(|p| p.stripe.clone()));
+        out.extend(
+            index
+                .packed
+                .iter()
+                .filter(|(id, _)| !self.commit.is_staged(**id))
+                .map(|(_, p)| p.stripe.clone()),
+        );
         for upload in index.uploads.values() {
             for part in upload.parts.values() {
                 out.extend(part.stripes.iter().cloned());
@@ -1061,6 +1167,14 @@ pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
             }
             .encode(&mut out);
         }
+    }
+    if index.stage != StageMarkState::default() {
+        Record::StageMark {
+            next_seq: index.stage.next_seq,
+            offset: index.stage.offset,
+            salt: index.stage.salt,
+        }
+        .encode(&mut out);
     }
     out
 }

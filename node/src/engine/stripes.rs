@@ -60,6 +60,14 @@ pub struct PreparedStripe {
     buf: Rc<AlignedBuf>,
 }
 
+impl PreparedStripe {
+    /// The encoded stripe: shard `i` at `[i * shard_len, (i + 1) * shard_len)`, the data
+    /// first (so an object packed at offset `o` is at `o`).
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+}
+
 impl Store {
     /// Writes a stripe: `buf` holds the data in `[0, k*shard_len)` (zero padded) and has room
     /// for parity after it. Returns the stripe and the set of devices written (as a bitmask),

@@ -1,0 +1,540 @@
+//! One core's staging ring: where a batch of small objects becomes durable in one device
+//! round trip, data included.
+//!
+//! A batch whose only new data is its packed stripe (small PUTs, and batches of records only:
+//! deletes, bucket and upload bookkeeping) is written as one *entry* — the batch's journal
+//! records followed by the packed stripe's data bytes — to this ring on every journal mirror,
+//! with O_DIRECT | O_DSYNC. That is the whole acknowledgement: 3 writes, where writing the
+//! stripe home would cost k + m writes and k + m flushes. The stripe's shards stay in memory
+//! (reads are served from there) until the commit loop *destages*: it writes every staged
+//! stripe home, flushes those devices, and appends one journal frame with all staged records
+//! and a `StageMark` naming the next ring sequence and offset. Destages run in the background
+//! once the ring is half full, so entries keep going to the other half meanwhile.
+//!
+//! Entries reuse the journal's frame layout (`format::encode_frame`), with a salt drawn at
+//! each start as the generation (so bytes of an earlier run, or object data that happens to
+//! look like an entry, are never taken for one) and the ring sequence as the frame sequence;
+//! the payload is `records length u32 | records | data`. Recovery reads each mirror's ring
+//! from the mark's offset, takes the longest run of valid entries with sequences `mark,
+//! mark + 1, ...` (an entry that did not fit before the end is at offset 0), replays their
+//! records after the journal's, and writes their stripes home again from the data bytes
+//! (`Store::open`).
+//!
+//! Invariants: an entry is acknowledged only after one mirror wrote it durably; a mirror that
+//! fails a write is dropped; an entry never overwrites one not yet destaged; a sequence is
+//! used once (a failed entry is skipped by the mark of the destage that follows it). The ring
+//! exists only when every journal mirror is a directory device.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::aligned::AlignedBuf;
+use super::device::{self, DeviceInfo};
+use super::erasure::Codec;
+use super::error::StorageError;
+use super::format::{self, Record, DEV_MISSING};
+use super::index::{Index, StageMarkState};
+use crate::constants::{BLOCK_BYTES, STAGE_RING_BYTES};
+
+/// A ring entry as recovery reads it: the batch's records and its packed stripe's data.
+pub type Entry = (Vec<Record>, Vec<u8>);
+
+/// Never a ring salt (nor, in practice, a journal generation).
+pub const STAGE_GENERATION: u64 = u64::MAX;
+
+fn ring_path(dir: &Path, core: usize) -> PathBuf {
+    dir.join(format!("core-{core}.stage"))
+}
+
+/// Bytes an entry with a payload of `payload_bytes` occupies in the ring.
+pub fn entry_bytes(payload_bytes: usize) -> u64 {
+    super::journal::frame_bytes(payload_bytes)
+}
+
+/// An entry's payload: the records, then the packed stripe's data (possibly empty).
+pub fn encode_payload(records: &[Record], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    for record in records {
+        record.encode(&mut out);
+    }
+    let records_len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&records_len.to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Splits an entry's payload back into records and data; `None` if it does not parse.
+pub fn decode_payload(payload: &[u8]) -> Option<(Vec<Record>, &[u8])> {
+    let len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+    let records = format::decode_records(payload.get(4..4usize.checked_add(len)?)?)?;
+    Some((records, &payload[4 + len..]))
+}
+
+struct RingMirror {
+    dev: u16,
+    file: monoio::fs::File,
+    failed: Cell<bool>,
+}
+
+pub struct StageRing {
+    core: usize,
+    mirrors: Vec<RingMirror>,
+    /// Generation field of this run's entries: random per start, recorded in every mark.
+    salt: u64,
+    /// Where the next entry goes.
+    head: Cell<u64>,
+    /// The sequence of the next entry.
+    next_seq: Cell<u64>,
+    /// Offset and sequence of the oldest entry not yet destaged (`== next_seq`: none).
+    tail: Cell<u64>,
+    tail_seq: Cell<u64>,
+}
+
+/// Opens (creating and zero-filling if needed, so that entries are overwrites and cost no
+/// filesystem metadata) the ring file of `core` in each mirror directory.
+pub fn open_files(core: usize, dirs: &[(u16, PathBuf)]) -> Result<Vec<(u16, fs::File)>, String> {
+    let mut out = Vec::with_capacity(dirs.len());
+    for (dev, dir) in dirs {
+        let path = ring_path(dir, core);
+        let ready = fs::metadata(&path).is_ok_and(|m| m.len() == STAGE_RING_BYTES);
+        if !ready {
+            let tmp = dir.join(format!("core-{core}.stage.tmp"));
+            let mut file = fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..STAGE_RING_BYTES / zeros.len() as u64 {
+                file.write_all(&zeros)
+                    .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            }
+            file.sync_all()
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // The zeros went through the page cache: drop it, or every O_DIRECT write would
+        // first have to invalidate cached pages.
+        // SAFETY: `file` is an open descriptor; the call only advises the kernel.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            );
+        }
+        out.push((*dev, file));
+    }
+    Ok(out)
+}
+
+/// The entries recovery must replay, as (records, data): the longest run, over the mirrors, of
+/// valid entries with sequences `mark.next_seq, mark.next_seq + 1, ...` carrying `mark.salt`,
+/// the first at `mark.offset` or 0, each next one right after the previous or at 0 (where the
+/// writer wrapped). An entry of an earlier lap or an earlier run of the node has a smaller
+/// sequence or another salt and ends the run; so does a torn one.
+pub fn recover(
+    core: usize,
+    dirs: &[PathBuf],
+    mark: StageMarkState,
+) -> Result<Vec<Entry>, StorageError> {
+    let block = BLOCK_BYTES as usize;
+    let mut best: Vec<Vec<u8>> = Vec::new();
+    for dir in dirs {
+        let Ok(bytes) = fs::read(ring_path(dir, core)) else {
+            continue;
+        };
+        let entry_at = |pos: usize, seq: u64| {
+            bytes
+                .get(pos..)
+                .and_then(|rest| format::decode_frame(rest, mark.salt, seq, block))
+        };
+        let mut run = Vec::new();
+        let mut pos = usize::try_from(mark.offset).unwrap_or(usize::MAX);
+        // Bounded: every pass takes one valid entry, and each sequence is written once.
+        loop {
+            let seq = mark.next_seq + run.len() as u64;
+            let found = entry_at(pos, seq).map(|f| (pos, f)).or_else(|| {
+                (pos != 0)
+                    .then(|| entry_at(0, seq).map(|f| (0, f)))
+                    .flatten()
+            });
+            let Some((at, frame)) = found else {
+                break;
+            };
+            run.push(frame.payload.to_vec());
+            pos = at + frame.padded_len;
+        }
+        if run.len() > best.len() {
+            best = run;
+        }
+    }
+    best.iter()
+        .map(|payload| {
+            decode_payload(payload)
+                .map(|(records, data)| (records, data.to_vec()))
+                .ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "core {core}: staging entry with a valid CRC holds bad records"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Recovery: writes the stripes of replayed entries home from their data bytes (`data_of`:
+/// packed stripe id → data), those the index still holds, and flushes the devices written.
+/// Synchronous O_DIRECT: recovery runs before the core serves. Fails if a stripe cannot get
+/// `k` shards home — the ring is then left as it is, and the node does not start.
+pub fn write_home(
+    core: usize,
+    index: &Index,
+    data_of: &HashMap<u64, Vec<u8>>,
+    devices: &[DeviceInfo],
+) -> Result<usize, StorageError> {
+    let mut regions: Vec<Option<(fs::File, u64)>> = devices
+        .iter()
+        .map(|info| {
+            if !info.up {
+                return None;
+            }
+            device::open_data_region_std(info, core)
+                .ok()
+                .map(|(file, base, _)| (file, base))
+        })
+        .collect();
+    let mut written_to = vec![false; devices.len()];
+    let mut codec = Codec::new();
+    let mut stripes = 0;
+    for (id, data) in data_of {
+        let Some(packed) = index.packed.get(id) else {
+            continue; // every object in it was deleted or replaced later in the ring
+        };
+        let stripe = &packed.stripe;
+        let (k, m) = (stripe.geometry.k as usize, stripe.geometry.m as usize);
+        let s = stripe.shard_len as usize;
+        if data.len() != stripe.data_len as usize || data.len() > k * s {
+            return Err(StorageError::Corrupt(format!(
+                "core {core}: staged data of packed stripe {id} has {} bytes, its stripe {}",
+                data.len(),
+                stripe.data_len
+            )));
+        }
+        let mut buf = AlignedBuf::zeroed((k + m) * s);
+        buf.as_mut_slice()[..data.len()].copy_from_slice(data);
+        {
+            let (data, parity) = buf.as_mut_slice().split_at_mut(k * s);
+            let data_refs: Vec<&[u8]> = data.chunks(s).collect();
+            let mut parity_refs: Vec<&mut [u8]> = parity.chunks_mut(s).collect();
+            codec
+                .encode(stripe.geometry, &data_refs, &mut parity_refs)
+                .map_err(|e| StorageError::Io(format!("erasure encode: {e:?}")))?;
+        }
+        let mut home = 0;
+        for (i, shard) in stripe.shards.iter().enumerate() {
+            let bytes = &buf.as_slice()[i * s..(i + 1) * s];
+            if shard.dev == DEV_MISSING {
+                continue;
+            }
+            if crc32c::crc32c(bytes) != shard.crc {
+                return Err(StorageError::Corrupt(format!(
+                    "core {core}: staged packed stripe {id} re-encodes to other bytes than it recorded"
+                )));
+            }
+            let dev = shard.dev as usize;
+            let Some(Some((file, base))) = regions.get(dev) else {
+                continue;
+            };
+            match file.write_all_at(bytes, base + shard.offset) {
+                Ok(()) => {
+                    written_to[dev] = true;
+                    home += 1;
+                }
+                Err(e) => {
+                    eprintln!("level=error msg=\"cannot write a staged shard home; device down\" core={core} dev={dev} err=\"{e}\"");
+                    regions[dev] = None;
+                }
+            }
+        }
+        if home < k {
+            return Err(StorageError::InsufficientDevices {
+                up: home,
+                needed: k,
+            });
+        }
+        stripes += 1;
+    }
+    for (dev, region) in regions.iter().enumerate() {
+        if let (true, Some((file, _))) = (written_to[dev], region) {
+            file.sync_data().map_err(|e| {
+                StorageError::Io(format!("flushing device {dev} after the staging ring: {e}"))
+            })?;
+        }
+    }
+    Ok(stripes)
+}
+
+impl StageRing {
+    /// The ring over `files` (from `open_files`), empty, its next entry sequence `next_seq`.
+    pub fn new(
+        core: usize,
+        files: Vec<(u16, fs::File)>,
+        next_seq: u64,
+    ) -> Result<StageRing, StorageError> {
+        let mut mirrors = Vec::with_capacity(files.len());
+        for (dev, file) in files {
+            match monoio::fs::File::from_std(file) {
+                Ok(file) => mirrors.push(RingMirror {
+                    dev,
+                    file,
+                    failed: Cell::new(false),
+                }),
+                Err(e) => eprintln!("level=error msg=\"staging ring mirror failed at start\" core={core} dev={dev} err=\"{e}\""),
+            }
+        }
+        if mirrors.is_empty() {
+            return Err(StorageError::NoJournalMirror);
+        }
+        Ok(StageRing {
+            core,
+            mirrors,
+            // Never the journal's marker value, never 0 (an all-zero header).
+            salt: rand::random::<u64>().clamp(1, STAGE_GENERATION - 1),
+            head: Cell::new(0),
+            next_seq: Cell::new(next_seq),
+            tail: Cell::new(0),
+            tail_seq: Cell::new(next_seq),
+        })
+    }
+
+    /// The mark that says "every entry so far is destaged".
+    pub fn mark(&self) -> StageMarkState {
+        StageMarkState {
+            next_seq: self.next_seq.get(),
+            offset: self.head.get(),
+            salt: self.salt,
+        }
+    }
+
+    /// Whether every entry written is destaged.
+    pub fn is_empty(&self) -> bool {
+        self.tail_seq.get() == self.next_seq.get()
+    }
+
+    /// Bytes between the oldest entry not destaged and the head (a wrap's unused end
+    /// included).
+    pub fn used_bytes(&self) -> u64 {
+        if self.is_empty() {
+            0
+        } else if self.head.get() > self.tail.get() {
+            self.head.get() - self.tail.get()
+        } else {
+            STAGE_RING_BYTES - self.tail.get() + self.head.get()
+        }
+    }
+
+    /// Where an entry of `len` bytes would go, if there is room: at the head, or at 0 when
+    /// the end of the ring is too short, never over an entry not yet destaged.
+    fn place(&self, len: u64) -> Option<u64> {
+        let (head, tail) = (self.head.get(), self.tail.get());
+        if self.is_empty() {
+            return (len <= STAGE_RING_BYTES).then_some(0);
+        }
+        if head > tail {
+            if head + len <= STAGE_RING_BYTES {
+                return Some(head);
+            }
+            return (len <= tail).then_some(0);
+        }
+        (head + len <= tail).then_some(head)
+    }
+
+    /// Whether an entry with this payload fits now.
+    pub fn fits(&self, payload_bytes: usize) -> bool {
+        self.place(entry_bytes(payload_bytes)).is_some()
+    }
+
+    /// Whether an entry with this payload fits an empty ring.
+    pub fn can_hold(payload_bytes: usize) -> bool {
+        entry_bytes(payload_bytes) <= STAGE_RING_BYTES
+    }
+
+    /// Writes one entry durably to every mirror still up. Its sequence is used even when the
+    /// write fails: the caller then destages with a mark past it, so it is never replayed.
+    pub async fn append(&self, payload: &[u8]) -> Result<(), StorageError> {
+        let len = entry_bytes(payload.len());
+        let Some(offset) = self.place(len) else {
+            panic!("staging ring: the caller destages before an entry that does not fit");
+        };
+        let seq = self.next_seq.get();
+        if self.is_empty() {
+            self.tail.set(offset);
+        }
+        self.next_seq.set(seq + 1);
+        self.head.set(offset + len);
+        debug_assert!(self.head.get() <= STAGE_RING_BYTES);
+        let mut frame = Vec::with_capacity(len as usize);
+        format::encode_frame(self.salt, seq, payload, BLOCK_BYTES as usize, &mut frame);
+        debug_assert_eq!(frame.len() as u64, len);
+        let writes = self
+            .mirrors
+            .iter()
+            .filter(|m| !m.failed.get())
+            .map(|mirror| {
+                let mut buf = AlignedBuf::dirty(frame.len());
+                buf.as_mut_slice().copy_from_slice(&frame);
+                async move { (mirror, mirror.file.write_all_at(buf, offset).await.0) }
+            });
+        let mut durable = 0;
+        for (mirror, result) in futures::future::join_all(writes).await {
+            match result {
+                Ok(()) => durable += 1,
+                Err(e) => {
+                    eprintln!("level=error msg=\"staging ring write failed; dropping mirror\" core={} dev={} err=\"{e}\"", self.core, mirror.dev);
+                    mirror.failed.set(true);
+                }
+            }
+        }
+        if durable == 0 {
+            return Err(StorageError::NoJournalMirror);
+        }
+        Ok(())
+    }
+
+    /// A journal frame now carries `mark` (taken with `mark()` before a destage): entries
+    /// before it are destaged and their space is free.
+    pub fn destaged(&self, mark: StageMarkState) {
+        assert!(mark.next_seq >= self.tail_seq.get() && mark.next_seq <= self.next_seq.get());
+        self.tail_seq.set(mark.next_seq);
+        self.tail.set(mark.offset);
+        if self.is_empty() {
+            // Recovery looks at `mark.offset`, then at 0: the next entry may go to 0.
+            self.head.set(0);
+            self.tail.set(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trip() {
+        let records = vec![
+            Record::Delete { key: b"a".to_vec() },
+            Record::StageMark {
+                next_seq: 7,
+                offset: 8192,
+                salt: 3,
+            },
+        ];
+        let data = vec![5u8; 10_000];
+        let payload = encode_payload(&records, &data);
+        let (back, bytes) = decode_payload(&payload).expect("parses");
+        assert_eq!(back, records);
+        assert_eq!(bytes, &data[..]);
+        assert!(decode_payload(&payload[..3]).is_none());
+        let empty = encode_payload(&[], &[]);
+        assert_eq!(
+            decode_payload(&empty).map(|(r, d)| (r.len(), d.len())),
+            Some((0, 0))
+        );
+    }
+
+    #[test]
+    fn recover_takes_the_longest_run_from_the_mark() {
+        let dir = std::env::temp_dir().join(format!("tessera-stage-{}", std::process::id()));
+        let a = dir.join("a");
+        let b = dir.join("b");
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        const SALT: u64 = 0x5a17;
+        let block = BLOCK_BYTES as usize;
+        let entry = |salt: u64, seq: u64| {
+            let payload = encode_payload(
+                &[Record::Delete {
+                    key: vec![seq as u8],
+                }],
+                &[seq as u8; 100],
+            );
+            let mut frame = Vec::new();
+            format::encode_frame(salt, seq, &payload, block, &mut frame);
+            assert_eq!(frame.len(), block);
+            frame
+        };
+        let ring = |entries: &[(usize, u64, u64)]| {
+            let mut bytes = vec![0u8; STAGE_RING_BYTES as usize];
+            for &(slot, salt, seq) in entries {
+                bytes[slot * block..(slot + 1) * block].copy_from_slice(&entry(salt, seq));
+            }
+            bytes
+        };
+        let mark = |next_seq: u64, slot: usize| StageMarkState {
+            next_seq,
+            offset: (slot * block) as u64,
+            salt: SALT,
+        };
+        // Mirror a: 10, 11, 12 from slot 5; mirror b: 10, 11, then an entry of an earlier lap.
+        let mut ring_a = ring(&[(5, SALT, 10), (6, SALT, 11), (7, SALT, 12)]);
+        fs::write(ring_path(&a, 3), &ring_a).unwrap();
+        fs::write(
+            ring_path(&b, 3),
+            ring(&[(5, SALT, 10), (6, SALT, 11), (7, SALT, 4)]),
+        )
+        .unwrap();
+        let got = recover(3, &[b.clone(), a.clone()], mark(10, 5)).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].0, vec![Record::Delete { key: vec![12] }]);
+        assert_eq!(got[2].1, vec![12u8; 100]);
+        // From a later mark, or under another salt, nothing matches.
+        assert!(recover(3, &[a.clone(), b.clone()], mark(13, 8))
+            .unwrap()
+            .is_empty());
+        let other = StageMarkState {
+            salt: SALT + 1,
+            ..mark(10, 5)
+        };
+        assert!(recover(3, std::slice::from_ref(&a), other)
+            .unwrap()
+            .is_empty());
+        // A torn entry ends the run.
+        ring_a[7 * block + 40] ^= 1;
+        fs::write(ring_path(&a, 3), &ring_a).unwrap();
+        assert_eq!(
+            recover(3, std::slice::from_ref(&a), mark(10, 5))
+                .unwrap()
+                .len(),
+            2
+        );
+        // The writer wrapped: 10 at the mark, 11 and 12 at the start; a run of another salt
+        // (an earlier start of the node) right after 10 is not taken.
+        let wrapped = ring(&[
+            (0, SALT, 11),
+            (1, SALT, 12),
+            (9, SALT, 10),
+            (10, SALT + 7, 11),
+        ]);
+        fs::write(ring_path(&a, 3), &wrapped).unwrap();
+        let got = recover(3, std::slice::from_ref(&a), mark(10, 9)).unwrap();
+        assert_eq!(
+            got.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+            vec![
+                vec![Record::Delete { key: vec![10] }],
+                vec![Record::Delete { key: vec![11] }],
+                vec![Record::Delete { key: vec![12] }],
+            ]
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
