@@ -2,7 +2,7 @@
 
 Usage: metrics.py ENDPOINT ADMIN_URL ACCESS_KEY SECRET_KEY
 """
-import os, re, sys, urllib.request
+import os, re, sys, time, urllib.request
 
 import boto3
 from botocore.config import Config
@@ -62,6 +62,14 @@ check(written - written_before >= 5 * len(body), "device bytes written (with par
 check(get(after, "tessera_index_entries") == get(before, "tessera_index_entries") + 5, "index entries")
 check(get(after, "tessera_index_memory_bytes") > get(before, "tessera_index_memory_bytes"), "index memory estimate grew")
 check(get(after, "tessera_commits_total") > get(before, "tessera_commits_total"), "group commits")
+# A small object goes through the staging ring, and is destaged once the ring is quiet.
+s3.put_object(Bucket="metrics-test", Key="small", Body=b"x" * 1000)
+assert s3.get_object(Bucket="metrics-test", Key="small")["Body"].read() == b"x" * 1000
+s3.delete_object(Bucket="metrics-test", Key="small")
+time.sleep(0.5)
+later = scrape()
+check(get(later, "tessera_staged_commits_total") >= get(after, "tessera_staged_commits_total") + 2, "staged commits (small PUT, DELETE)")
+check(get(later, "tessera_destages_total") > get(after, "tessera_destages_total"), "destages")
 check(all(v == 1 for k, v in after.items() if k.startswith("tessera_device_up")), "every device up")
 check(any(k.startswith("tessera_core_queue_depth") for k in after), "per-core queue depth exported")
 print("metrics: all counters moved as expected")

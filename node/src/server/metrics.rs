@@ -70,6 +70,8 @@ pub struct CoreStats {
     pub unrecoverable_reads: u64,
     pub repaired_shards: u64,
     pub commits: u64,
+    pub staged_commits: u64,
+    pub destages: u64,
     pub commit_records: u64,
     pub fsyncs: u64,
     pub index_objects: usize,
@@ -120,6 +122,8 @@ impl CoreStats {
             unrecoverable_reads: store.stats.unrecoverable_reads.get(),
             repaired_shards: store.stats.repaired_shards.get(),
             commits: store.stats.commits.get(),
+            staged_commits: store.stats.staged_commits.get(),
+            destages: store.stats.destages.get(),
             commit_records: store.stats.commit_records.get(),
             fsyncs: store.stats.fsyncs.get(),
             index_objects,
@@ -192,7 +196,7 @@ pub fn render(cores: &[CoreStats]) -> String {
         );
     }
     let sum = |f: &dyn Fn(&CoreStats) -> u64| cores.iter().map(f).sum::<u64>();
-    let scalars: [(&str, &str, &str, u64); 13] = [
+    let scalars: [(&str, &str, &str, u64); 15] = [
         (
             "tessera_bytes_in_total",
             "counter",
@@ -226,8 +230,20 @@ pub fn render(cores: &[CoreStats]) -> String {
         (
             "tessera_commits_total",
             "counter",
-            "Group commits (journal frames).",
+            "Group commits (journal frames or staging-ring entries).",
             sum(&|c| c.commits),
+        ),
+        (
+            "tessera_staged_commits_total",
+            "counter",
+            "Group commits made durable by a staging-ring entry (small objects, inline).",
+            sum(&|c| c.staged_commits),
+        ),
+        (
+            "tessera_destages_total",
+            "counter",
+            "Destages: staged stripes written home, flushed, and their records journaled.",
+            sum(&|c| c.destages),
         ),
         (
             "tessera_md5_lane_batches_total",
