@@ -258,14 +258,16 @@ impl Store {
         let dirty = accepted.iter().fold(0u64, |acc, p| acc | p.dirty);
         if let Some(ring) = &self.stage {
             let only_packed = dirty == 0 && accepted.iter().all(|p| p.on_fail.is_empty());
-            let payload = only_packed.then(|| {
+            let head = only_packed.then(|| {
                 let records = self.batch_records(&accepted, packed.as_ref(), false);
-                let data: &[u8] = if packed.is_some() { &pack } else { &[] };
-                (stage::encode_payload(&records, data), records)
+                (stage::payload_head(&records), records)
             });
-            match payload {
-                Some((payload, records)) if StageRing::can_hold(payload.len()) => {
-                    self.run_staged(accepted, packed, records, payload).await;
+            // The entry's data: the packed stripe's (its objects' bytes, as packed).
+            let data: &[u8] = if packed.is_some() { &pack } else { &[] };
+            match head {
+                Some((head, records)) if StageRing::can_hold(head.len() + data.len()) => {
+                    self.run_staged(accepted, packed, records, &head, data)
+                        .await;
                     self.rotate_if_due().await;
                     return;
                 }
@@ -362,18 +364,19 @@ impl Store {
         accepted: Vec<Pending>,
         packed: Option<(u64, PreparedStripe)>,
         records: Vec<Record>,
-        payload: Vec<u8>,
+        head: &[u8],
+        data: &[u8],
     ) {
         let Some(ring) = &self.stage else {
             unreachable!("run_staged is called only with a staging ring");
         };
-        if !ring.fits(payload.len()) {
+        if !ring.fits(head.len() + data.len()) {
             if let Err(e) = self.destage().await {
                 self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
                 return;
             }
         }
-        if let Err(e) = ring.append(&payload).await {
+        if let Err(e) = ring.append(head, data).await {
             // The entry may be whole on a mirror: a destage marks the ring past it, so it is
             // never replayed, and only then may its extents be reused.
             match self.destage().await {
@@ -763,8 +766,11 @@ impl Store {
     fn prepare_packed(&self, pack: &[u8]) -> Result<(u64, PreparedStripe), StorageError> {
         let geometry = self.commit.geometry;
         let shard_len = shard_len_for(pack.len() as u64, geometry.k);
-        let mut buf = AlignedBuf::zeroed(geometry.width() * shard_len as usize);
+        // Data, then zero padding to k shards; the parity shards are written by the encoder.
+        let mut buf = AlignedBuf::dirty(geometry.width() * shard_len as usize);
+        let data_end = geometry.k as usize * shard_len as usize;
         buf.as_mut_slice()[..pack.len()].copy_from_slice(pack);
+        buf.as_mut_slice()[pack.len()..data_end].fill(0);
         let prepared = self.prepare_stripe(buf, shard_len, pack.len() as u64)?;
         let id = self.commit.next_packed_id.get();
         self.commit.next_packed_id.set(id + 1);

@@ -504,17 +504,36 @@ pub fn encode_frame(
     out: &mut Vec<u8>,
 ) {
     let start = out.len();
-    out.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&generation.to_le_bytes());
-    out.extend_from_slice(&sequence.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start..start + 28]), payload);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
-    let padded = (out.len() - start).div_ceil(block) * block;
-    out.resize(start + padded, 0);
+    out.resize(start + framed_len(payload.len(), block), 0);
+    write_frame(generation, sequence, &[payload], &mut out[start..]);
+}
+
+/// Bytes a frame with a payload of `payload_len` occupies: header and payload, padded.
+pub fn framed_len(payload_len: usize, block: usize) -> usize {
+    (FRAME_HEADER_BYTES + payload_len).div_ceil(block) * block
+}
+
+/// Writes one frame (as `encode_frame`) whose payload is `parts` one after the other into
+/// `out`, which must be exactly `framed_len` of the payload long; the padding is zeroed.
+pub fn write_frame(generation: u64, sequence: u64, parts: &[&[u8]], out: &mut [u8]) {
+    let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+    assert!(out.len() >= FRAME_HEADER_BYTES + payload_len);
+    let (header, rest) = out.split_at_mut(FRAME_HEADER_BYTES);
+    header[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+    header[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[6..8].copy_from_slice(&0u16.to_le_bytes());
+    header[8..16].copy_from_slice(&generation.to_le_bytes());
+    header[16..24].copy_from_slice(&sequence.to_le_bytes());
+    header[24..28].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    let mut crc = crc32c::crc32c(&header[..28]);
+    let mut at = 0;
+    for part in parts {
+        rest[at..at + part.len()].copy_from_slice(part);
+        crc = crc32c::crc32c_append(crc, part);
+        at += part.len();
+    }
+    rest[at..].fill(0);
+    header[28..32].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// What a frame header says, once checked against the bytes.

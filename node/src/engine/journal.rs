@@ -21,6 +21,7 @@ use super::aligned::AlignedBuf;
 use super::error::StorageError;
 use super::format::{self, Record};
 use super::mirror::{JournalFile, MirrorLoc};
+use super::stripes::ShardSlice;
 use crate::constants::BLOCK_BYTES;
 
 pub struct Mirror {
@@ -286,25 +287,24 @@ impl Journal {
                 self.capacity_bytes
             )));
         }
-        let block = BLOCK_BYTES as usize;
-        let mut frame = Vec::with_capacity(payload.len() + 64);
-        format::encode_frame(
+        let len = frame_bytes(payload.len()) as usize;
+        // One buffer for every mirror's write.
+        let mut frame = AlignedBuf::dirty(len);
+        format::write_frame(
             self.generation.get(),
             self.sequence.get(),
-            payload,
-            block,
-            &mut frame,
+            &[payload],
+            frame.as_mut_slice(),
         );
-        debug_assert_eq!(frame.len() as u64, frame_bytes(payload.len()));
+        let frame = std::rc::Rc::new(frame);
         let offset = self.offset.get();
         let writes = self
             .mirrors
             .iter()
             .filter(|m| !m.failed.get())
             .map(|mirror| {
-                let mut buf = AlignedBuf::dirty(frame.len());
-                buf.as_mut_slice().copy_from_slice(&frame);
-                let end = offset + buf.len() as u64;
+                let buf = ShardSlice::new(frame.clone(), 0, len);
+                let end = offset + len as u64;
                 async move {
                     if let Err(e) = mirror.prepare(end).await {
                         return (mirror, Err(e));

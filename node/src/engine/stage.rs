@@ -31,6 +31,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::aligned::AlignedBuf;
 use super::device::{self, DeviceInfo};
@@ -38,6 +39,7 @@ use super::erasure::Codec;
 use super::error::StorageError;
 use super::format::{self, Record, DEV_MISSING};
 use super::index::{Index, StageMarkState};
+use super::stripes::ShardSlice;
 use crate::constants::{BLOCK_BYTES, STAGE_RING_BYTES};
 
 /// A ring entry as recovery reads it: the batch's records and its packed stripe's data.
@@ -55,15 +57,15 @@ pub fn entry_bytes(payload_bytes: usize) -> u64 {
     super::journal::frame_bytes(payload_bytes)
 }
 
-/// An entry's payload: the records, then the packed stripe's data (possibly empty).
-pub fn encode_payload(records: &[Record], data: &[u8]) -> Vec<u8> {
+/// The head of an entry's payload: the records' length (u32), then the records. The packed
+/// stripe's data (possibly none) follows it (`StageRing::append`).
+pub fn payload_head(records: &[Record]) -> Vec<u8> {
     let mut out = vec![0u8; 4];
     for record in records {
         record.encode(&mut out);
     }
     let records_len = (out.len() - 4) as u32;
     out[..4].copy_from_slice(&records_len.to_le_bytes());
-    out.extend_from_slice(data);
     out
 }
 
@@ -369,10 +371,11 @@ impl StageRing {
         entry_bytes(payload_bytes) <= STAGE_RING_BYTES
     }
 
-    /// Writes one entry durably to every mirror still up. Its sequence is used even when the
-    /// write fails: the caller then destages with a mark past it, so it is never replayed.
-    pub async fn append(&self, payload: &[u8]) -> Result<(), StorageError> {
-        let len = entry_bytes(payload.len());
+    /// Writes one entry — payload `head` then `data` — durably to every mirror still up,
+    /// from one buffer. Its sequence is used even when the write fails: the caller then
+    /// destages with a mark past it, so it is never replayed.
+    pub async fn append(&self, head: &[u8], data: &[u8]) -> Result<(), StorageError> {
+        let len = entry_bytes(head.len() + data.len());
         let Some(offset) = self.place(len) else {
             panic!("staging ring: the caller destages before an entry that does not fit");
         };
@@ -383,17 +386,16 @@ impl StageRing {
         self.next_seq.set(seq + 1);
         self.head.set(offset + len);
         debug_assert!(self.head.get() <= STAGE_RING_BYTES);
-        let mut frame = Vec::with_capacity(len as usize);
-        format::encode_frame(self.salt, seq, payload, BLOCK_BYTES as usize, &mut frame);
-        debug_assert_eq!(frame.len() as u64, len);
+        let mut buf = AlignedBuf::dirty(len as usize);
+        format::write_frame(self.salt, seq, &[head, data], buf.as_mut_slice());
+        let buf = Rc::new(buf);
         let writes = self
             .mirrors
             .iter()
             .filter(|m| !m.failed.get())
             .map(|mirror| {
-                let mut buf = AlignedBuf::dirty(frame.len());
-                buf.as_mut_slice().copy_from_slice(&frame);
-                async move { (mirror, mirror.file.write_all_at(buf, offset).await.0) }
+                let slice = ShardSlice::new(buf.clone(), 0, len as usize);
+                async move { (mirror, mirror.file.write_all_at(slice, offset).await.0) }
             });
         let mut durable = 0;
         for (mirror, result) in futures::future::join_all(writes).await {
@@ -428,6 +430,12 @@ impl StageRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode_payload(records: &[Record], data: &[u8]) -> Vec<u8> {
+        let mut payload = payload_head(records);
+        payload.extend_from_slice(data);
+        payload
+    }
 
     #[test]
     fn payload_round_trip() {

@@ -18,10 +18,17 @@ use crate::constants::BLOCK_BYTES;
 
 /// A byte range of a shared buffer, owned, so that several concurrent io_uring writes can use
 /// parts of one stripe buffer.
-struct ShardSlice {
+pub(super) struct ShardSlice {
     buf: Rc<AlignedBuf>,
     start: usize,
     len: usize,
+}
+
+impl ShardSlice {
+    pub(super) fn new(buf: Rc<AlignedBuf>, start: usize, len: usize) -> ShardSlice {
+        assert!(start + len <= buf.len(), "a slice inside the buffer");
+        ShardSlice { buf, start, len }
+    }
 }
 
 // SAFETY: the pointer stays valid while the `Rc` lives (the op owns this value), the range is
