@@ -120,7 +120,12 @@ pub fn run_core(
             }
         };
         shared.core_ready();
+        let store = ctx.store.clone();
         super::conn::accept_loop(ctx, listener).await;
+        // Drained: write what the staging ring holds home, so the next start replays nothing.
+        if let Err(e) = store.flush_staged().await {
+            eprintln!("level=warn msg=\"could not destage at shutdown; the next start replays the staging ring\" core={core} err=\"{e}\"");
+        }
     });
 }
 
