@@ -44,6 +44,8 @@ pub const UNSYNCED_COMMIT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 pub const STAGE_RING_BYTES: u64 = 8 * 1024 * 1024;
 /// A staged batch is destaged at the latest this long after the ring went quiet.
 pub const STAGE_IDLE_MS: u64 = 50;
+/// A data file is preallocated this much at a time, ahead of the shards written to it.
+pub const DATA_RESERVE_STEP: u64 = 64 * 1024 * 1024;
 /// A single journal record (key + metadata + layout) is at most this large.
 pub const RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
 

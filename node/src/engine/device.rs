@@ -80,6 +80,8 @@ pub struct DataRegion {
     pub file: monoio::fs::File,
     pub base: u64,
     pub capacity_blocks: Option<u64>,
+    /// Bytes of a data file already allocated (its size); `None` for a block device region.
+    pub reserved_bytes: Option<u64>,
 }
 
 /// What `statx(STATX_DIOALIGN)` says about O_DIRECT on a file: (mem align, offset align);
@@ -316,10 +318,15 @@ fn validate_block(info: &DeviceInfo, opts: ValidateOptions<'_>) -> Result<(u32, 
 /// Opens core `core`'s data region on a device (creating its file on a directory device).
 pub fn open_data_region(info: &DeviceInfo, core: usize) -> io::Result<DataRegion> {
     let (file, base, capacity_blocks) = open_data_region_std(info, core)?;
+    let reserved_bytes = match capacity_blocks {
+        Some(_) => None,
+        None => Some(file.metadata()?.len()),
+    };
     Ok(DataRegion {
         file: monoio::fs::File::from_std(file)?,
         base,
         capacity_blocks,
+        reserved_bytes,
     })
 }
 

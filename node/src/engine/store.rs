@@ -30,7 +30,8 @@ use super::stage::{self, StageRing};
 use super::stripes::shard_len_for;
 use super::verify;
 use crate::constants::{
-    BLOCK_BYTES, PACKED_OBJECT_BYTES_MAX, PARTS_MAX, PART_BYTES_MIN, STRIPE_DATA_BYTES,
+    BLOCK_BYTES, DATA_RESERVE_STEP, PACKED_OBJECT_BYTES_MAX, PARTS_MAX, PART_BYTES_MIN,
+    STRIPE_DATA_BYTES,
 };
 
 /// Per-device counters of one core (summed over cores for `/metrics`).
@@ -49,6 +50,8 @@ pub struct DevHandle {
     /// Where this core's data region starts in `file` (0 for a data file, the region's offset
     /// on a raw block device): a shard at region offset `x` is at `base + x`.
     pub base: u64,
+    /// A data file's allocated size (`reserve`); `u64::MAX` for a block device region.
+    pub reserved: Cell<u64>,
     pub failed: Cell<bool>,
     pub stats: DevStats,
 }
@@ -56,6 +59,52 @@ pub struct DevHandle {
 impl DevHandle {
     pub fn is_up(&self) -> bool {
         self.file.is_some() && !self.failed.get()
+    }
+
+    /// Makes sure a data file is allocated up to `end` bytes, up to `DATA_RESERVE_STEP`
+    /// beyond it (`fallocate`), so shard writes land inside the file: ext4 issues an O_DIRECT
+    /// write that would extend the file only under the inode's exclusive lock, so io_uring
+    /// cannot submit it without blocking and hands every such write to a worker thread. A
+    /// step never takes more than 1/64 of the filesystem's free space (nothing is reserved
+    /// on a nearly full one); a filesystem that cannot preallocate is left alone. Either way
+    /// writes then extend the file, as before.
+    pub fn reserve(&self, end: u64) {
+        /// Reserving less than this is not worth a system call.
+        const STEP_MIN: u64 = 1 << 20;
+        let reserved = self.reserved.get();
+        if end <= reserved {
+            return;
+        }
+        let Some(file) = &self.file else {
+            return;
+        };
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open and `st` is a valid out-pointer for the call.
+        let free = if unsafe { libc::fstatvfs(fd, &mut st) } == 0 {
+            st.f_bavail as u64 * st.f_frsize as u64
+        } else {
+            0
+        };
+        let step = (DATA_RESERVE_STEP.min(free / 64) / BLOCK_BYTES) * BLOCK_BYTES;
+        if step < STEP_MIN {
+            self.reserved.set(end);
+            return;
+        }
+        let from = reserved.max(end.saturating_sub(step));
+        let target = end.div_ceil(BLOCK_BYTES) * BLOCK_BYTES + step;
+        // SAFETY: `fd` is this handle's open data file; fallocate only allocates its blocks.
+        let rc =
+            unsafe { libc::fallocate(fd, 0, from as libc::off_t, (target - from) as libc::off_t) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            let unsupported = e.raw_os_error() == Some(libc::EOPNOTSUPP);
+            eprintln!("level=warn msg=\"cannot preallocate the data file; its writes extend it\" dev={} err=\"{e}\"", self.index);
+            self.reserved.set(if unsupported { u64::MAX } else { end });
+            return;
+        }
+        self.reserved.set(target);
     }
 }
 
@@ -165,11 +214,15 @@ impl Store {
             };
             capacities.push(region.as_ref().and_then(|r| r.capacity_blocks));
             let base = region.as_ref().map_or(0, |r| r.base);
+            let reserved = region
+                .as_ref()
+                .map_or(u64::MAX, |r| r.reserved_bytes.unwrap_or(u64::MAX));
             devs.push(DevHandle {
                 index: info.index,
                 info: info.clone(),
                 file: region.map(|r| r.file),
                 base,
+                reserved: Cell::new(reserved),
                 failed: Cell::new(false),
                 stats: DevStats::default(),
             });

@@ -145,6 +145,7 @@ impl Store {
                         self.free_now(&shard_extents(&placed, shard_len));
                         return Err(StorageError::DeviceFull { dev: *dev });
                     };
+                    self.devs[*dev as usize].reserve(block * BLOCK_BYTES + shard_len);
                     ShardLoc {
                         dev: *dev,
                         offset: block * BLOCK_BYTES,
