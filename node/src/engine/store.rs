@@ -191,8 +191,9 @@ pub enum BucketCreated {
 }
 
 impl Store {
-    /// Opens this core's part of every device, recovers the index (checkpoint + journal), and
-    /// starts a new journal generation. Runs on the core's own executor.
+    /// Opens this core's part of every device, recovers the index (checkpoint + journal +
+    /// staging ring), and starts a new journal generation. Runs on the core's own executor,
+    /// which must have timers enabled (the commit loop destages a quiet staging ring).
     pub fn open(
         core: usize,
         geometry: Geometry,
