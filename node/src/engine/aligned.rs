@@ -5,8 +5,10 @@
 //! start (checked there to divide `BLOCK_BYTES`).
 //!
 //! Buffers come from a bounded per-thread pool (`POOL_BYTES_MAX` per thread, at most
-//! `POOL_BUFFERS_PER_SIZE` of one size): a freed buffer goes back to the pool of the thread
-//! that drops it, so the steady state allocates nothing and touches no fresh pages.
+//! `POOL_BUFFERS_PER_SIZE` of one size class): a freed buffer goes back to the pool of the
+//! thread that drops it, so the steady state allocates nothing and touches no fresh pages.
+//! Allocations are rounded up to size classes (`size_class`), so that stripes and journal
+//! entries of slightly different sizes reuse each other's buffers.
 //! `zeroed` hands out zeros (padding in shards is zeros, and CRCs cover it); `dirty` hands
 //! out initialised memory with unspecified contents, for buffers that will be overwritten
 //! whole (reads, full stripes).
@@ -20,8 +22,28 @@ use crate::constants::BLOCK_BYTES;
 
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
+    /// Bytes usable: `len` rounded up to the block.
     capacity: usize,
+    /// Bytes allocated (`size_class(capacity)`): the pool key and the layout size.
+    allocated: usize,
     len: usize,
+}
+
+/// The allocation size for a buffer of `capacity` bytes: powers of two and three quarters of
+/// them (from 16 KiB), so buffers of nearby sizes — batches differ by a few blocks — share a
+/// pool list and a freed one serves the next request (at most a third of it unused).
+fn size_class(capacity: usize) -> usize {
+    let block = BLOCK_BYTES as usize;
+    debug_assert!(capacity > 0 && capacity.is_multiple_of(block));
+    let power = capacity.next_power_of_two();
+    let three_quarters = power / 4 * 3;
+    let class = if power >= 4 * block && capacity <= three_quarters {
+        three_quarters
+    } else {
+        power
+    };
+    debug_assert!(class >= capacity && class.is_multiple_of(block));
+    class
 }
 
 // SAFETY: the buffer exclusively owns its allocation (like `Vec<u8>`), so moving it to another
@@ -33,7 +55,7 @@ unsafe impl Sync for AlignedBuf {}
 /// Bytes of free buffers a thread keeps for reuse.
 pub const POOL_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Free buffers of one capacity a thread keeps.
-pub const POOL_BUFFERS_PER_SIZE: usize = 64;
+pub const POOL_BUFFERS_PER_SIZE: usize = 512;
 
 struct Pool {
     free: HashMap<usize, Vec<NonNull<u8>>>,
@@ -77,22 +99,39 @@ impl AlignedBuf {
     fn take(len: usize) -> (AlignedBuf, bool) {
         let block = BLOCK_BYTES as usize;
         let capacity = len.div_ceil(block).max(1) * block;
+        let allocated = size_class(capacity);
         let pooled = POOL.with(|pool| {
             let mut pool = pool.borrow_mut();
-            let ptr = pool.free.get_mut(&capacity).and_then(Vec::pop);
+            let ptr = pool.free.get_mut(&allocated).and_then(Vec::pop);
             if ptr.is_some() {
-                pool.bytes -= capacity;
+                pool.bytes -= allocated;
             }
             ptr
         });
         if let Some(ptr) = pooled {
-            return (AlignedBuf { ptr, capacity, len }, true);
+            return (
+                AlignedBuf {
+                    ptr,
+                    capacity,
+                    allocated,
+                    len,
+                },
+                true,
+            );
         }
-        let layout = Layout::from_size_align(capacity, block).expect("valid layout");
+        let layout = Layout::from_size_align(allocated, block).expect("valid layout");
         // SAFETY: the layout has non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        (AlignedBuf { ptr, capacity, len }, false)
+        (
+            AlignedBuf {
+                ptr,
+                capacity,
+                allocated,
+                len,
+            },
+            false,
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -128,26 +167,26 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        let (ptr, capacity) = (self.ptr, self.capacity);
+        let (ptr, allocated) = (self.ptr, self.allocated);
         let kept = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
-            if pool.bytes + capacity > POOL_BYTES_MAX {
+            if pool.bytes + allocated > POOL_BYTES_MAX {
                 return false;
             }
-            let list = pool.free.entry(capacity).or_default();
+            let list = pool.free.entry(allocated).or_default();
             if list.len() >= POOL_BUFFERS_PER_SIZE {
                 return false;
             }
             list.push(ptr);
-            pool.bytes += capacity;
+            pool.bytes += allocated;
             true
         });
         if kept == Ok(true) {
             return;
         }
         let layout =
-            Layout::from_size_align(self.capacity, BLOCK_BYTES as usize).expect("valid layout");
-        // SAFETY: allocated in `zeroed` with exactly this layout.
+            Layout::from_size_align(allocated, BLOCK_BYTES as usize).expect("valid layout");
+        // SAFETY: allocated in `take` with exactly this layout.
         unsafe { dealloc(self.ptr.as_ptr(), layout) }
     }
 }
@@ -199,6 +238,33 @@ mod tests {
     }
 
     #[test]
+    fn size_classes_cover_and_share() {
+        let block = BLOCK_BYTES as usize;
+        for blocks in 1..=600 {
+            let capacity = blocks * block;
+            let class = size_class(capacity);
+            assert!(class >= capacity && class.is_multiple_of(block));
+            assert!(
+                class * 2 <= capacity * 3 + block,
+                "{capacity} -> {class}: at most a third unused"
+            );
+        }
+        assert_eq!(size_class(68 * 1024), 96 * 1024);
+        assert_eq!(
+            size_class(80 * 1024),
+            96 * 1024,
+            "nearby sizes share a class"
+        );
+        // A buffer freed at one size serves a request of another in its class.
+        let a = AlignedBuf::dirty(70 * 1024);
+        let ptr = a.as_slice().as_ptr();
+        drop(a);
+        let b = AlignedBuf::dirty(88 * 1024);
+        assert_eq!(b.as_slice().as_ptr(), ptr);
+        assert_eq!(b.capacity(), 88 * 1024);
+    }
+
+    #[test]
     fn pooled_buffers_are_reused_and_zeroed_on_request() {
         let mut a = AlignedBuf::dirty(8192);
         a.as_mut_slice().fill(7);
@@ -206,6 +272,7 @@ mod tests {
         drop(a);
         let b = AlignedBuf::zeroed(8000);
         assert_eq!(b.as_slice().as_ptr(), ptr, "the freed buffer is reused");
+        assert_eq!(b.capacity(), 8192);
         assert_eq!(b.len(), 8000);
         assert!(
             b.as_slice().iter().all(|&x| x == 0),
