@@ -90,6 +90,29 @@ pub struct Recovered {
     pub fresh: bool,
 }
 
+/// The outcome of one write to every mirror (journal or staging ring): a mirror whose write
+/// failed is dropped (never retried), and the write stands if one mirror has it.
+pub(super) fn settle_mirror_writes<'a>(
+    core: usize,
+    what: &str,
+    results: impl IntoIterator<Item = (u16, &'a Cell<bool>, std::io::Result<()>)>,
+) -> Result<(), StorageError> {
+    let mut durable = 0;
+    for (dev, failed, result) in results {
+        match result {
+            Ok(()) => durable += 1,
+            Err(e) => {
+                eprintln!("level=error msg=\"{what} write failed; dropping mirror\" core={core} dev={dev} err=\"{e}\"");
+                failed.set(true);
+            }
+        }
+    }
+    if durable == 0 {
+        return Err(StorageError::NoJournalMirror);
+    }
+    Ok(())
+}
+
 /// Bytes a frame with a payload of `payload_bytes` occupies in the journal.
 pub fn frame_bytes(payload_bytes: usize) -> u64 {
     (format::FRAME_HEADER_BYTES as u64 + payload_bytes as u64).div_ceil(BLOCK_BYTES) * BLOCK_BYTES
@@ -314,19 +337,11 @@ impl Journal {
                 }
             });
         let results = futures::future::join_all(writes).await;
-        let mut durable = 0;
-        for (mirror, result) in results {
-            match result {
-                Ok(()) => durable += 1,
-                Err(e) => {
-                    eprintln!("level=error msg=\"journal mirror write failed; dropping mirror\" core={} dev={} err=\"{e}\"", self.core, mirror.dev);
-                    mirror.failed.set(true);
-                }
-            }
-        }
-        if durable == 0 {
-            return Err(StorageError::NoJournalMirror);
-        }
+        settle_mirror_writes(
+            self.core,
+            "journal mirror",
+            results.into_iter().map(|(m, r)| (m.dev, &m.failed, r)),
+        )?;
         self.offset.set(offset + frame.len() as u64);
         self.sequence.set(self.sequence.get() + 1);
         Ok(())

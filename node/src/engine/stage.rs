@@ -397,20 +397,12 @@ impl StageRing {
                 let slice = ShardSlice::new(buf.clone(), 0, len as usize);
                 async move { (mirror, mirror.file.write_all_at(slice, offset).await.0) }
             });
-        let mut durable = 0;
-        for (mirror, result) in futures::future::join_all(writes).await {
-            match result {
-                Ok(()) => durable += 1,
-                Err(e) => {
-                    eprintln!("level=error msg=\"staging ring write failed; dropping mirror\" core={} dev={} err=\"{e}\"", self.core, mirror.dev);
-                    mirror.failed.set(true);
-                }
-            }
-        }
-        if durable == 0 {
-            return Err(StorageError::NoJournalMirror);
-        }
-        Ok(())
+        let results = futures::future::join_all(writes).await;
+        super::journal::settle_mirror_writes(
+            self.core,
+            "staging ring",
+            results.into_iter().map(|(m, r)| (m.dev, &m.failed, r)),
+        )
     }
 
     /// A journal frame now carries `mark` (taken with `mark()` before a destage): entries
