@@ -379,6 +379,7 @@ impl Store {
         if let Err(e) = ring.append(head, data).await {
             // The entry may be whole on a mirror: a destage marks the ring past it, so it is
             // never replayed, and only then may its extents be reused.
+            ring.done();
             match self.destage().await {
                 Ok(()) => self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e),
                 Err(e2) => {
@@ -405,6 +406,8 @@ impl Store {
                 staged.stripes.insert(id, prepared);
             }
         }
+        // With its records staged, the entry may be marked by a destage (not before).
+        ring.done();
         self.apply_records(records);
         for pending in accepted {
             let id = if pending.packed { packed_id } else { 0 };
@@ -474,8 +477,13 @@ impl Store {
         let Some(ring) = &self.stage else {
             return Ok(());
         };
-        // The snapshot: taken with no await in between, so it is one consistent cut.
+        // The snapshot: taken with no await in between, so it is one consistent cut: the
+        // records of every batch that is done, and a mark just past their entries (an entry
+        // being written meanwhile is after it, its records not yet staged).
         let mark = ring.mark();
+        if ring.nothing_done_since(self.index.borrow().stage) {
+            return Ok(());
+        }
         let records = std::mem::take(&mut self.commit.staged.borrow_mut().records);
         let (ids, live): (Vec<u64>, Vec<u64>) = {
             let staged = self.commit.staged.borrow();

@@ -91,6 +91,11 @@ pub struct StageRing {
     head: Cell<u64>,
     /// The sequence of the next entry.
     next_seq: Cell<u64>,
+    /// Sequence and offset just past the last entry whose batch is done (acknowledged, or
+    /// failed and skipped): what a destage may mark. An entry being written is past it, so a
+    /// destage that runs meanwhile never marks it journaled before its records are.
+    done_seq: Cell<u64>,
+    done_offset: Cell<u64>,
     /// Offset and sequence of the oldest entry not yet destaged (`== next_seq`: none).
     tail: Cell<u64>,
     tail_seq: Cell<u64>,
@@ -314,18 +319,29 @@ impl StageRing {
             salt: rand::random::<u64>().clamp(1, STAGE_GENERATION - 1),
             head: Cell::new(0),
             next_seq: Cell::new(next_seq),
+            done_seq: Cell::new(next_seq),
+            done_offset: Cell::new(0),
             tail: Cell::new(0),
             tail_seq: Cell::new(next_seq),
         })
     }
 
-    /// The mark that says "every entry so far is destaged".
+    /// The mark that says "every entry of a batch that is done is destaged" — never an
+    /// entry still being written (`done`).
     pub fn mark(&self) -> StageMarkState {
         StageMarkState {
-            next_seq: self.next_seq.get(),
-            offset: self.head.get(),
+            next_seq: self.done_seq.get(),
+            offset: self.done_offset.get(),
             salt: self.salt,
         }
+    }
+
+    /// The batch of the last entry written is done: its records are in the staged records
+    /// (acknowledged), or it failed and a mark must pass it. Every entry written so far is
+    /// then covered by the next `mark`.
+    pub fn done(&self) {
+        self.done_seq.set(self.next_seq.get());
+        self.done_offset.set(self.head.get());
     }
 
     /// Whether every entry written is destaged.
@@ -408,14 +424,20 @@ impl StageRing {
     /// A journal frame now carries `mark` (taken with `mark()` before a destage): entries
     /// before it are destaged and their space is free.
     pub fn destaged(&self, mark: StageMarkState) {
-        assert!(mark.next_seq >= self.tail_seq.get() && mark.next_seq <= self.next_seq.get());
+        assert!(mark.next_seq >= self.tail_seq.get() && mark.next_seq <= self.done_seq.get());
         self.tail_seq.set(mark.next_seq);
         self.tail.set(mark.offset);
         if self.is_empty() {
             // Recovery looks at `mark.offset`, then at 0: the next entry may go to 0.
             self.head.set(0);
             self.tail.set(0);
+            self.done_offset.set(0);
         }
+    }
+
+    /// Whether a destage would mark nothing new: no entry done since the last mark.
+    pub fn nothing_done_since(&self, mark: StageMarkState) -> bool {
+        self.done_seq.get() == mark.next_seq && mark.next_seq == self.tail_seq.get()
     }
 }
 
