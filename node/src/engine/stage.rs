@@ -39,7 +39,7 @@ use super::erasure::Codec;
 use super::error::StorageError;
 use super::format::{self, Record, DEV_MISSING};
 use super::index::{Index, StageMarkState};
-use super::stripes::ShardSlice;
+use super::stripes::{encode_shards, ShardSlice};
 use crate::constants::{BLOCK_BYTES, STAGE_RING_BYTES};
 
 /// A ring entry as recovery reads it: the batch's records and its packed stripe's data.
@@ -239,21 +239,14 @@ pub fn write_home(
         }
         let mut buf = AlignedBuf::zeroed((k + m) * s);
         buf.as_mut_slice()[..data.len()].copy_from_slice(data);
-        {
-            let (data, parity) = buf.as_mut_slice().split_at_mut(k * s);
-            let data_refs: Vec<&[u8]> = data.chunks(s).collect();
-            let mut parity_refs: Vec<&mut [u8]> = parity.chunks_mut(s).collect();
-            codec
-                .encode(stripe.geometry, &data_refs, &mut parity_refs)
-                .map_err(|e| StorageError::Io(format!("erasure encode: {e:?}")))?;
-        }
+        let crcs = encode_shards(&mut codec, stripe.geometry, &mut buf, s)?;
         let mut home = 0;
         for (i, shard) in stripe.shards.iter().enumerate() {
             let bytes = &buf.as_slice()[i * s..(i + 1) * s];
             if shard.dev == DEV_MISSING {
                 continue;
             }
-            if crc32c::crc32c(bytes) != shard.crc {
+            if crcs[i] != shard.crc {
                 return Err(StorageError::Corrupt(format!(
                     "core {core}: staged packed stripe {id} re-encodes to other bytes than it recorded"
                 )));

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::aligned::AlignedBuf;
+use super::erasure::{Codec, Geometry};
 use super::error::StorageError;
 use super::format::{ShardLoc, Stripe, DEV_MISSING};
 use super::index::Extent;
@@ -59,6 +60,31 @@ pub fn round_up_block(bytes: u64) -> u64 {
 /// Shard length for a stripe holding `data_len` bytes over `k` shards.
 pub fn shard_len_for(data_len: u64, k: u8) -> u64 {
     round_up_block(data_len.div_ceil(k as u64).max(1))
+}
+
+/// Encodes the parity shards of the stripe in `buf` (k data shards of `shard_len` bytes, then
+/// room for m parity shards) and returns every shard's CRC-32C, in shard order.
+pub fn encode_shards(
+    codec: &mut Codec,
+    geometry: Geometry,
+    buf: &mut AlignedBuf,
+    shard_len: usize,
+) -> Result<Vec<u32>, StorageError> {
+    let k = geometry.k as usize;
+    assert_eq!(buf.len(), geometry.width() * shard_len, "data and parity");
+    {
+        let (data, parity) = buf.as_mut_slice().split_at_mut(k * shard_len);
+        let data_refs: Vec<&[u8]> = data.chunks(shard_len).collect();
+        let mut parity_refs: Vec<&mut [u8]> = parity.chunks_mut(shard_len).collect();
+        codec
+            .encode(geometry, &data_refs, &mut parity_refs)
+            .map_err(|e| StorageError::Io(format!("erasure encode: {e:?}")))?;
+    }
+    Ok(buf
+        .as_slice()
+        .chunks(shard_len)
+        .map(crc32c::crc32c)
+        .collect())
 }
 
 /// A stripe encoded and placed but not yet written (`Store::prepare_stripe`).
@@ -122,16 +148,7 @@ impl Store {
             buf.len() == (k + m) * s,
             "stripe buffer holds data and parity"
         );
-        {
-            let (data, parity) = buf.as_mut_slice().split_at_mut(k * s);
-            let data_refs: Vec<&[u8]> = data.chunks(s).collect();
-            let mut parity_refs: Vec<&mut [u8]> = parity.chunks_mut(s).collect();
-            self.codec
-                .borrow_mut()
-                .encode(geometry, &data_refs, &mut parity_refs)
-                .map_err(|e| StorageError::Io(format!("erasure encode: {e:?}")))?;
-        }
-        let crcs: Vec<u32> = buf.as_slice().chunks(s).map(crc32c::crc32c).collect();
+        let crcs = encode_shards(&mut self.codec.borrow_mut(), geometry, &mut buf, s)?;
         let devices = self.place(k + m, shard_len / BLOCK_BYTES)?;
         let mut shards: Vec<ShardLoc> = Vec::with_capacity(k + m);
         for (i, dev) in devices.iter().enumerate() {
