@@ -528,7 +528,7 @@ impl Store {
         records: &[Record],
         mark: StageMarkState,
     ) -> Result<(), StorageError> {
-        let dirty = self.write_staged(live).await?;
+        let dirty = self.write_staged(live).await;
         self.sync_devices(dirty).await?;
         {
             // A failed write or flush failed its device: every stripe still needs k shards.
@@ -563,7 +563,7 @@ impl Store {
     /// Writes the shards of staged stripes `ids` to their devices, merging shards that are
     /// adjacent on a device into one write. Returns the devices written; a failed write fails
     /// its device.
-    async fn write_staged(&self, ids: &[u64]) -> Result<u64, StorageError> {
+    async fn write_staged(&self, ids: &[u64]) -> u64 {
         /// Writes in flight at once.
         const WRITES_IN_FLIGHT_MAX: usize = 64;
         // (device, offset on the device, stripe id, shard index)
@@ -631,7 +631,7 @@ impl Store {
                 }
             }
         }
-        Ok(dirty)
+        dirty
     }
 
     /// The batch's journal records: the packed stripe first (its objects point into it),
