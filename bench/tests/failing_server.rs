@@ -156,11 +156,9 @@ fn json_report_counts_errors() {
 
 #[test]
 fn connection_refused_is_a_clear_error() {
-    // Bind and drop a listener to find a port that nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    // A TCP socket bound to a port but not listening holds the port (no other test's node can
+    // take it meanwhile) and refuses connections to it.
+    let (_held, port) = bound_not_listening();
     let host = format!("127.0.0.1:{port}");
     let mut args = vec!["put".to_string()];
     args.extend(common_args(&host));
@@ -192,4 +190,29 @@ fn bad_flags_exit_with_usage_error() {
     ]);
     assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("obj.size"), "stderr:\n{}", run.stderr);
+}
+
+/// A TCP socket bound to an ephemeral port of 127.0.0.1 without `listen`, and that port.
+fn bound_not_listening() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: plain socket(2); the descriptor is owned by the OwnedFd right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_in is plain data, valid all zeros.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `addr` is a valid sockaddr_in of `len` bytes for the call's duration.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut bound_len = len;
+    // SAFETY: `bound` has room for the `bound_len` bytes the kernel may write.
+    let rc = unsafe { libc::getsockname(fd.as_raw_fd(), (&raw mut bound).cast(), &mut bound_len) };
+    assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+    (fd, u16::from_be(bound.sin_port))
 }
