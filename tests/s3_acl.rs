@@ -1,8 +1,10 @@
-//! Canned bucket ACLs and anonymous access: private (the default) refuses anonymous requests;
-//! public-read lets anyone read (GET/HEAD objects, list, HeadBucket), public-read-write also
-//! write (PUT/DELETE objects, POST forms); authenticated-read lets every configured user
-//! read. GetBucketAcl/PutBucketAcl (header or equivalent XML), GetObjectAcl, and the ACL
-//! surviving a restart. Anonymous requests go out as raw HTTP without any credentials.
+//! Canned ACLs and anonymous access. A bucket's: private (the default) refuses anonymous
+//! requests; public-read lets anyone list it (and HeadBucket), public-read-write also write
+//! (PUT/DELETE objects, POST forms); authenticated-read lets every configured user list. An
+//! object's own ACL decides who else reads it (GET/HEAD, copy source), whatever its bucket's
+//! says, as in S3: set by `x-amz-acl` on PUT, copy, multipart and form uploads, or by
+//! PutObjectAcl. Get/Put{Bucket,Object}Acl (header or equivalent XML), and ACLs surviving a
+//! restart and a crash. Anonymous requests go out as raw HTTP without any credentials.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketCannedAcl, ObjectCannedAcl};
@@ -27,13 +29,44 @@ async fn bucket_with(s3: &Client, prefix: &str, acl: Option<BucketCannedAcl>) ->
 }
 
 async fn put(s3: &Client, bucket: &str, key: &str, data: &'static [u8]) {
+    put_acl(s3, bucket, key, data, None).await
+}
+
+async fn put_acl(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    data: &'static [u8],
+    acl: Option<ObjectCannedAcl>,
+) {
     s3.put_object()
         .bucket(bucket)
         .key(key)
+        .set_acl(acl)
         .body(ByteStream::from_static(data))
         .send()
         .await
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+}
+
+/// The (grantee, permission) pairs of an object's ACL, read by its owner.
+async fn object_grants(s3: &Client, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let acl = s3
+        .get_object_acl()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("acl of {bucket}/{key}: {e:?}"));
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(ACCESS_KEY));
+    acl.grants()
+        .iter()
+        .map(|g| {
+            let who = g.grantee().and_then(|w| w.uri().or(w.id())).unwrap_or("");
+            let what = g.permission().map_or("", |p| p.as_str());
+            (who.to_string(), what.to_string())
+        })
+        .collect()
 }
 
 #[track_caller]
@@ -87,11 +120,21 @@ fn bucket_grants(raw: &Raw, bucket: &str) -> Vec<(String, String)> {
     grants(&text)
 }
 
-/// An anonymous browser form upload of `data` as `key`.
-fn anonymous_post(raw: &Raw, bucket: &str, key: &str, data: &[u8]) -> RawResponse {
+/// An anonymous browser form upload of `data` as `key`, with a form field `acl` if given.
+fn anonymous_post(
+    raw: &Raw,
+    bucket: &str,
+    key: &str,
+    acl: Option<&str>,
+    data: &[u8],
+) -> RawResponse {
     let boundary = "tesseraboundary";
     let mut body = Vec::new();
-    for (name, value) in [("key", key), ("Content-Type", "text/plain")] {
+    let mut fields = vec![("key", key), ("Content-Type", "text/plain")];
+    if let Some(acl) = acl {
+        fields.push(("acl", acl));
+    }
+    for (name, value) in fields {
         body.extend_from_slice(
             format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
@@ -127,7 +170,7 @@ async fn private_buckets_refuse_anonymous_requests() {
     assert_denied(&raw.request("GET", &format!("/{b}/k"), &[], b""));
     assert_denied(&raw.request("PUT", &format!("/{b}/new"), &[], b"data"));
     assert_denied(&raw.request("GET", &format!("/{b}?list-type=2"), &[], b""));
-    assert_denied(&anonymous_post(&raw, &b, "form", b"data"));
+    assert_denied(&anonymous_post(&raw, &b, "form", None, b"data"));
     assert_eq!(
         bucket_grants(&raw, &b),
         pairs(&[(ACCESS_KEY, "FULL_CONTROL")])
@@ -147,12 +190,28 @@ async fn private_buckets_refuse_anonymous_requests() {
 }
 
 #[tokio::test]
-async fn public_read_lets_anyone_read_but_not_write() {
+async fn public_read_lets_anyone_list_and_read_public_objects_but_not_write() {
     let node = Node::shared();
     let s3 = node.client();
     let raw = node.raw();
     let b = bucket_with(&s3, "acl-pubr", Some(BucketCannedAcl::PublicRead)).await;
-    put(&s3, &b, "dir/obj", b"public bytes").await;
+    put_acl(
+        &s3,
+        &b,
+        "dir/obj",
+        b"public bytes",
+        Some(ObjectCannedAcl::PublicRead),
+    )
+    .await;
+    // An object without an ACL of its own is its owner's alone, even in a public bucket:
+    // listed to everyone, read by no one else.
+    put(&s3, &b, "dir/private", b"private bytes").await;
+    assert_denied(&raw.request("GET", &format!("/{b}/dir/private"), &[], b""));
+    assert_eq!(
+        raw.request("HEAD", &format!("/{b}/dir/private"), &[], b"")
+            .status,
+        403
+    );
 
     let got = raw.request("GET", &format!("/{b}/dir/obj"), &[], b"");
     assert_ok(&got, 200);
@@ -187,11 +246,21 @@ async fn public_read_lets_anyone_read_but_not_write() {
     assert_denied(&raw.request("GET", &format!("/{b}?uploads"), &[], b""));
     assert_denied(&raw.request("POST", &format!("/{b}/k?uploads"), &[], b""));
     assert_denied(&raw.request("DELETE", &format!("/{b}"), &[], b""));
-    assert_denied(&anonymous_post(&raw, &b, "form", b"data"));
+    assert_denied(&anonymous_post(&raw, &b, "form", None, b"data"));
     assert_denied(&raw.request("GET", "/", &[], b""));
 
     // Another user reads as anyone does, and may not write.
     let other = node.other_client();
+    assert_s3_err(
+        other
+            .get_object()
+            .bucket(&b)
+            .key("dir/private")
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
     let body = other
         .get_object()
         .bucket(&b)
@@ -287,29 +356,46 @@ async fn public_read_write_takes_anonymous_writes_until_made_private() {
         &raw.request("PUT", &format!("/{b}/anon"), &[], b"anonymous data"),
         200,
     );
-    let got = raw.request("GET", &format!("/{b}/anon"), &[], b"");
-    assert_ok(&got, 200);
-    assert_eq!(got.body, b"anonymous data");
-    // The bucket's owner sees, and owns, what was written anonymously.
+    // The bucket's owner sees, and owns, what was written anonymously; without an ACL that
+    // shares it, its writer cannot read it back.
+    assert_denied(&raw.request("GET", &format!("/{b}/anon"), &[], b""));
     let owned = s3.get_object().bucket(&b).key("anon").send().await.unwrap();
     assert_eq!(owned.content_length(), Some(14));
-    let acl = s3
-        .get_object_acl()
-        .bucket(&b)
-        .key("anon")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(acl.owner().and_then(|o| o.id()), Some(ACCESS_KEY));
-    assert_eq!(acl.grants().len(), 1);
-    // An unsigned form upload, policy checks skipped as for any anonymous POST.
+    assert_eq!(
+        object_grants(&s3, &b, "anon").await,
+        pairs(&[(ACCESS_KEY, "FULL_CONTROL")])
+    );
     assert_ok(
-        &anonymous_post(&raw, &b, "form/${filename}", b"form data"),
+        &raw.request(
+            "PUT",
+            &format!("/{b}/anon-public"),
+            &[("x-amz-acl", "public-read")],
+            b"anonymous data",
+        ),
+        200,
+    );
+    let got = raw.request("GET", &format!("/{b}/anon-public"), &[], b"");
+    assert_ok(&got, 200);
+    assert_eq!(got.body, b"anonymous data");
+    // An unsigned form upload, policy checks skipped as for any anonymous POST; its `acl`
+    // field is the object's ACL.
+    assert_ok(
+        &anonymous_post(
+            &raw,
+            &b,
+            "form/${filename}",
+            Some("public-read"),
+            b"form data",
+        ),
         204,
     );
     let form = raw.request("GET", &format!("/{b}/form/f.txt"), &[], b"");
     assert_eq!(form.body, b"form data");
     assert_eq!(form.header("content-type"), Some("text/plain"));
+    assert_eq!(
+        object_grants(&s3, &b, "form/f.txt").await,
+        pairs(&[(ALL_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
+    );
     // Another user may write too.
     put(&node.other_client(), &b, "other", b"x").await;
     assert_ok(&raw.request("DELETE", &format!("/{b}/anon"), &[], b""), 204);
@@ -322,14 +408,29 @@ async fn public_read_write_takes_anonymous_writes_until_made_private() {
         b"<Delete><Object><Key>other</Key></Object></Delete>",
     ));
 
-    // Back to private: anonymous requests are refused again.
+    // Back to private: anonymous writes and listings are refused again; an object whose own
+    // ACL is public-read stays readable (as in S3), until its ACL changes.
     s3.put_bucket_acl()
         .bucket(&b)
         .acl(BucketCannedAcl::Private)
         .send()
         .await
         .unwrap();
+    assert_ok(
+        &raw.request("GET", &format!("/{b}/form/f.txt"), &[], b""),
+        200,
+    );
+    s3.put_object_acl()
+        .bucket(&b)
+        .key("form/f.txt")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
     assert_denied(&raw.request("GET", &format!("/{b}/form/f.txt"), &[], b""));
+    // A missing key is no 404 to whoever may not list the bucket.
+    assert_denied(&raw.request("GET", &format!("/{b}/nope"), &[], b""));
+    assert_denied(&raw.request("GET", &format!("/{b}"), &[], b""));
     assert_denied(&raw.request("PUT", &format!("/{b}/anon"), &[], b"again"));
     assert_eq!(
         bucket_grants(&raw, &b),
@@ -343,12 +444,47 @@ async fn authenticated_read_is_for_configured_users() {
     let s3 = node.client();
     let raw = node.raw();
     let b = bucket_with(&s3, "acl-authr", Some(BucketCannedAcl::AuthenticatedRead)).await;
-    put(&s3, &b, "k", b"for users").await;
+    put_acl(
+        &s3,
+        &b,
+        "k",
+        b"for users",
+        Some(ObjectCannedAcl::AuthenticatedRead),
+    )
+    .await;
+    put(&s3, &b, "mine", b"owner only").await;
     let other = node.other_client();
     let got = other.get_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(got.content_length(), Some(9));
+    assert_s3_err(
+        other.get_object().bucket(&b).key("mine").send().await,
+        "AccessDenied",
+        403,
+    );
+    // Another user may list the bucket, so a missing key is 404 to them.
+    assert_s3_err(
+        other.get_object().bucket(&b).key("nope").send().await,
+        "NoSuchKey",
+        404,
+    );
+    // Copying reads the source: its ACL decides.
+    let theirs = bucket_with(&other, "acl-authr-dst", None).await;
+    for (key, allowed) in [("k", true), ("mine", false)] {
+        let copied = other
+            .copy_object()
+            .bucket(&theirs)
+            .key(key)
+            .copy_source(format!("{b}/{key}"))
+            .send()
+            .await;
+        if allowed {
+            copied.unwrap_or_else(|e| panic!("copy {key}: {e:?}"));
+        } else {
+            assert_s3_err(copied, "AccessDenied", 403);
+        }
+    }
     let listed = other.list_objects_v2().bucket(&b).send().await.unwrap();
-    assert_eq!(listed.key_count(), Some(1));
+    assert_eq!(listed.key_count(), Some(2));
     other.head_bucket().bucket(&b).send().await.unwrap();
     assert_s3_err(
         other.delete_object().bucket(&b).key("k").send().await,
@@ -359,6 +495,10 @@ async fn authenticated_read_is_for_configured_users() {
     assert_denied(&raw.request("GET", &format!("/{b}"), &[], b""));
     assert_eq!(
         bucket_grants(&raw, &b),
+        pairs(&[(AUTHENTICATED_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
+    );
+    assert_eq!(
+        object_grants(&s3, &b, "k").await,
         pairs(&[(AUTHENTICATED_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
     );
     // Other users still list only their own buckets.
@@ -418,32 +558,32 @@ async fn acl_documents_and_refusals() {
         bucket_grants(&raw, &b),
         pairs(&[(ALL_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
     );
-    // Object ACLs: the owner-only canned ACLs are accepted (and change nothing); sharing ones
-    // are not implemented.
+    // Object ACLs. The bucket (public-read by now) lists its keys to anyone; each object's
+    // own ACL decides who reads it. The owner-only canned ACLs are private here (the
+    // bucket's owner owns every object).
     for acl in [
         ObjectCannedAcl::Private,
         ObjectCannedAcl::BucketOwnerFullControl,
         ObjectCannedAcl::BucketOwnerRead,
     ] {
-        s3.put_object()
-            .bucket(&b)
-            .key("obj")
-            .acl(acl)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
+        put_acl(&s3, &b, "obj", b"x", Some(acl)).await;
+        assert_denied(&raw.request("GET", &format!("/{b}/obj"), &[], b""));
+        assert_eq!(
+            object_grants(&s3, &b, "obj").await,
+            pairs(&[(ACCESS_KEY, "FULL_CONTROL")])
+        );
     }
-    assert_status(
-        s3.put_object()
-            .bucket(&b)
-            .key("obj")
-            .acl(ObjectCannedAcl::PublicRead)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
-        501,
+    put_acl(&s3, &b, "obj", b"shared", Some(ObjectCannedAcl::PublicRead)).await;
+    assert_eq!(
+        raw.request("GET", &format!("/{b}/obj"), &[], b"").body,
+        b"shared"
     );
+    assert_eq!(
+        object_grants(&s3, &b, "obj").await,
+        pairs(&[(ALL_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
+    );
+    // PutObjectAcl changes the ACL only: same bytes, ETag and Last-Modified.
+    let before = s3.head_object().bucket(&b).key("obj").send().await.unwrap();
     s3.put_object_acl()
         .bucket(&b)
         .key("obj")
@@ -451,16 +591,118 @@ async fn acl_documents_and_refusals() {
         .send()
         .await
         .unwrap();
-    assert_s3_err(
-        s3.put_object_acl()
-            .bucket(&b)
-            .key("obj")
-            .acl(ObjectCannedAcl::PublicRead)
-            .send()
-            .await,
-        "NotImplemented",
-        501,
+    assert_denied(&raw.request("GET", &format!("/{b}/obj"), &[], b""));
+    let after = s3.head_object().bucket(&b).key("obj").send().await.unwrap();
+    assert_eq!(
+        (after.e_tag(), after.last_modified()),
+        (before.e_tag(), before.last_modified())
     );
+    // The same policy document as for the bucket, on the object.
+    let response = raw.signed("PUT", &format!("/{b}/obj?acl"), &[], policy.as_bytes());
+    assert_ok(&response, 200);
+    assert_eq!(
+        raw.request("GET", &format!("/{b}/obj"), &[], b"").body,
+        b"shared"
+    );
+    let response = raw.signed("PUT", &format!("/{b}/obj?acl"), &[], to_user.as_bytes());
+    assert_eq!(response.status, 501, "{}", response.text());
+    for refused in ["aws-exec-read", "log-delivery-write"] {
+        assert_status(
+            s3.put_object_acl()
+                .bucket(&b)
+                .key("obj")
+                .acl(ObjectCannedAcl::from(refused))
+                .send()
+                .await,
+            501,
+        );
+    }
+    assert_eq!(
+        object_grants(&s3, &b, "obj").await,
+        pairs(&[(ALL_USERS, "READ"), (ACCESS_KEY, "FULL_CONTROL")])
+    );
+    // A copy gets the ACL its request names, never its source's (private without one),
+    // metadata directive COPY or REPLACE alike.
+    for (key, directive, acl, public) in [
+        ("copy-plain", "COPY", None, false),
+        (
+            "copy-public",
+            "COPY",
+            Some(ObjectCannedAcl::PublicRead),
+            true,
+        ),
+        (
+            "copy-replace",
+            "REPLACE",
+            Some(ObjectCannedAcl::PublicReadWrite),
+            true,
+        ),
+    ] {
+        s3.copy_object()
+            .bucket(&b)
+            .key(key)
+            .copy_source(format!("{b}/obj"))
+            .metadata_directive(directive.into())
+            .set_acl(acl)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("copy {key}: {e:?}"));
+        let got = raw.request("GET", &format!("/{b}/{key}"), &[], b"");
+        if public {
+            assert_eq!(got.body, b"shared", "{key}");
+        } else {
+            assert_denied(&got);
+        }
+    }
+    // A multipart upload's ACL is the completed object's.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("mp")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket(&b)
+        .key("mp")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"multipart bytes"))
+        .send()
+        .await
+        .unwrap();
+    s3.complete_multipart_upload()
+        .bucket(&b)
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw.request("GET", &format!("/{b}/mp"), &[], b"").body,
+        b"multipart bytes"
+    );
+    // Only the owner reads or sets an object's ACL, public or not.
+    assert_denied(&raw.request("GET", &format!("/{b}/obj?acl"), &[], b""));
+    assert_denied(&raw.request(
+        "PUT",
+        &format!("/{b}/obj?acl"),
+        &[("x-amz-acl", "private")],
+        b"",
+    ));
     assert_s3_err(
         s3.put_object_acl()
             .bucket(&b)
@@ -485,7 +727,7 @@ async fn acl_documents_and_refusals() {
 }
 
 #[tokio::test]
-async fn bucket_acls_survive_restarts_and_crashes() {
+async fn bucket_and_object_acls_survive_restarts_and_crashes() {
     let mut node = Node::start();
     let s3 = node.client();
     let public = bucket_with(&s3, "acl-keep-r", Some(BucketCannedAcl::PublicRead)).await;
@@ -503,7 +745,22 @@ async fn bucket_acls_survive_restarts_and_crashes() {
         .send()
         .await
         .unwrap();
-    put(&s3, &public, "k", b"kept").await;
+    put_acl(
+        &s3,
+        &public,
+        "k",
+        b"kept",
+        Some(ObjectCannedAcl::PublicRead),
+    )
+    .await;
+    put_acl(
+        &s3,
+        &public,
+        "turned",
+        b"turned",
+        Some(ObjectCannedAcl::PublicRead),
+    )
+    .await;
     for cycle in 0..2 {
         if cycle == 0 {
             node.restart();
@@ -524,6 +781,14 @@ async fn bucket_acls_survive_restarts_and_crashes() {
                 .send()
                 .await
                 .unwrap();
+            // So is a PutObjectAcl.
+            s3.put_object_acl()
+                .bucket(&public)
+                .key("turned")
+                .acl(ObjectCannedAcl::Private)
+                .send()
+                .await
+                .unwrap();
             node.kill9();
             node.start_again();
         }
@@ -531,6 +796,12 @@ async fn bucket_acls_survive_restarts_and_crashes() {
         let got = raw.request("GET", &format!("/{public}/k"), &[], b"");
         assert_ok(&got, 200);
         assert_eq!(got.body, b"kept");
+        let turned = raw.request("GET", &format!("/{public}/turned"), &[], b"");
+        if cycle == 0 {
+            assert_eq!(turned.body, b"turned");
+        } else {
+            assert_denied(&turned);
+        }
         assert_ok(
             &raw.request("PUT", &format!("/{open}/c{cycle}"), &[], b"w"),
             200,

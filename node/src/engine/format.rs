@@ -73,6 +73,8 @@ pub struct Meta {
     pub headers: Vec<(String, String)>,
     /// Client checksum: algorithm header name (`x-amz-checksum-crc32`, ...) and base64 value.
     pub checksum: Option<(String, String)>,
+    /// The object's canned ACL (`proto::acl::CannedAcl::code`; 0 = private, only the owner).
+    pub acl: u8,
 }
 
 /// The index entry of one object.
@@ -131,6 +133,12 @@ pub enum Record {
         name: String,
         acl: u8,
     },
+    /// An object's canned ACL (`Meta::acl`), set by PutObjectAcl without touching its data or
+    /// its other metadata; for a key that does not exist, nothing.
+    ObjectAcl {
+        key: Vec<u8>,
+        acl: u8,
+    },
     /// First record of a frame written *while* its batch's data was still being written and
     /// flushed (one device round trip per group commit instead of two). Recovery checks the
     /// new stripes of such a frame, if it is the last one, before replaying it
@@ -162,6 +170,11 @@ mod tag {
     pub const UNSYNCED: u8 = 10;
     pub const BUCKET_ACL: u8 = 11;
     pub const STAGE_MARK: u8 = 12;
+    pub const OBJECT_ACL: u8 = 13;
+    /// `Meta` present byte: absent, present, present with a trailing ACL byte.
+    pub const META_NONE: u8 = 0;
+    pub const META: u8 = 1;
+    pub const META_ACL: u8 = 2;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -236,10 +249,15 @@ fn get_part(r: &mut Reader) -> Option<PartLoc> {
 
 fn put_meta(w: &mut Writer, meta: &Option<Box<Meta>>) {
     let Some(meta) = meta else {
-        w.u8(0);
+        w.u8(tag::META_NONE);
         return;
     };
-    w.u8(1);
+    // Metadata without an ACL keeps the layout of format 1's `Meta` byte for byte.
+    w.u8(if meta.acl == 0 {
+        tag::META
+    } else {
+        tag::META_ACL
+    });
     match &meta.content_type {
         Some(ct) => {
             w.u8(1);
@@ -260,11 +278,17 @@ fn put_meta(w: &mut Writer, meta: &Option<Box<Meta>>) {
         }
         None => w.u8(0),
     }
+    if meta.acl != 0 {
+        w.u8(meta.acl);
+    }
 }
 
 fn get_meta(r: &mut Reader) -> Option<Option<Box<Meta>>> {
-    if r.u8()? == 0 {
-        return Some(None);
+    let present = r.u8()?;
+    match present {
+        tag::META_NONE => return Some(None),
+        tag::META | tag::META_ACL => {}
+        _ => return None,
     }
     let content_type = if r.u8()? == 1 {
         Some(r.string()?)
@@ -281,10 +305,12 @@ fn get_meta(r: &mut Reader) -> Option<Option<Box<Meta>>> {
     } else {
         None
     };
+    let acl = if present == tag::META_ACL { r.u8()? } else { 0 };
     Some(Some(Box::new(Meta {
         content_type,
         headers,
         checksum,
+        acl,
     })))
 }
 
@@ -412,6 +438,11 @@ impl Record {
                 w.str(name);
                 w.u8(*acl);
             }
+            Record::ObjectAcl { key, acl } => {
+                w.u8(tag::OBJECT_ACL);
+                w.bytes(key);
+                w.u8(*acl);
+            }
             Record::Unsynced => w.u8(tag::UNSYNCED),
             Record::StageMark {
                 next_seq,
@@ -469,6 +500,10 @@ impl Record {
             tag::BUCKET_DELETE => Record::BucketDelete { name: r.string()? },
             tag::BUCKET_ACL => Record::BucketAcl {
                 name: r.string()?,
+                acl: r.u8()?,
+            },
+            tag::OBJECT_ACL => Record::ObjectAcl {
+                key: r.bytes()?.to_vec(),
                 acl: r.u8()?,
             },
             tag::UNSYNCED => Record::Unsynced,
@@ -638,6 +673,11 @@ mod tests {
             content_type: Some("text/plain".into()),
             headers: vec![("x-amz-meta-a".into(), "b".into())],
             checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
+            acl: 0,
+        }));
+        let shared = Some(Box::new(Meta {
+            acl: 1,
+            ..Meta::default()
         }));
         vec![
             Record::Put {
@@ -675,8 +715,12 @@ mod tests {
                     etag: [3; 16],
                     parts_count: 2,
                     loc: Location::Empty,
-                    meta: None,
+                    meta: shared,
                 },
+            },
+            Record::ObjectAcl {
+                key: b"b\0empty".to_vec(),
+                acl: 3,
             },
             Record::Delete {
                 key: b"b\0gone".to_vec(),

@@ -231,6 +231,15 @@ impl Index {
                     acl: 0,
                 });
             }
+            Record::ObjectAcl { key, acl } => {
+                if let Some(entry) = self.objects.get_mut(key.as_slice()) {
+                    let meta = entry.meta.get_or_insert_with(Box::default);
+                    meta.acl = acl;
+                    if **meta == Meta::default() {
+                        entry.meta = None;
+                    }
+                }
+            }
             Record::BucketAcl { name, acl } => {
                 if let Some(bucket) = self.buckets.get_mut(&name) {
                     bucket.acl = acl;
@@ -661,5 +670,66 @@ mod tests {
             owner: "AK".into(),
         });
         assert_eq!(index.buckets["a"].acl, 0);
+    }
+
+    #[test]
+    fn object_acl_changes_only_the_acl_of_an_existing_object_and_survives_a_checkpoint() {
+        let mut index = Index::default();
+        let key = composite_key("b", b"k");
+        index.apply(Record::ObjectAcl {
+            key: key.clone(),
+            acl: 1,
+        });
+        assert!(index.objects.is_empty(), "an ACL creates no object");
+        let entry = |meta: Option<Box<Meta>>| Entry {
+            size: 0,
+            mtime_ms: 7,
+            etag: [4; 16],
+            parts_count: 0,
+            loc: Location::Empty,
+            meta,
+        };
+        index.apply(Record::Put {
+            key: key.clone(),
+            entry: entry(None),
+        });
+        index.apply(Record::ObjectAcl {
+            key: key.clone(),
+            acl: 3,
+        });
+        let stored = index.objects[key.as_slice()].clone();
+        assert_eq!(stored.meta.as_ref().map(|m| m.acl), Some(3));
+        assert_eq!(
+            (stored.mtime_ms, stored.etag),
+            (7, [4; 16]),
+            "data and dates unchanged"
+        );
+        let payload = crate::engine::store::checkpoint_payload(&index);
+        let mut rebuilt = Index::default();
+        for record in crate::engine::format::decode_records(&payload).unwrap() {
+            rebuilt.apply(record);
+        }
+        assert_eq!(rebuilt.objects[key.as_slice()], stored);
+        // Back to private: metadata that holds nothing else is dropped again.
+        index.apply(Record::ObjectAcl {
+            key: key.clone(),
+            acl: 0,
+        });
+        assert_eq!(index.objects[key.as_slice()].meta, None);
+        // Other metadata stays when the ACL changes.
+        let meta = Meta {
+            content_type: Some("text/plain".into()),
+            ..Meta::default()
+        };
+        index.apply(Record::Put {
+            key: key.clone(),
+            entry: entry(Some(Box::new(meta.clone()))),
+        });
+        index.apply(Record::ObjectAcl {
+            key: key.clone(),
+            acl: 1,
+        });
+        let got = index.objects[key.as_slice()].meta.clone().unwrap();
+        assert_eq!((got.content_type, got.acl), (meta.content_type, 1));
     }
 }

@@ -684,6 +684,32 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the canned ACL (`Meta::acl`) of object `key`; `false` if it does not exist (or
+    /// was deleted before the record applied, which then changed nothing). Data, ETag, and
+    /// Last-Modified stay as they are.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        acl: u8,
+    ) -> Result<bool, StorageError> {
+        let ckey = composite_key(bucket, key.as_bytes());
+        if !self.index.borrow().objects.contains_key(ckey.as_slice()) {
+            return Ok(false);
+        }
+        self.submit(Pending::new(
+            vec![Record::ObjectAcl {
+                key: ckey.clone(),
+                acl,
+            }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(self.index.borrow().objects.contains_key(ckey.as_slice()))
+    }
+
     pub fn list(
         &self,
         bucket: &str,

@@ -1,9 +1,14 @@
-//! Canned bucket ACLs: which principals, besides a bucket's owner, may read or write it.
+//! Canned ACLs of buckets and objects: which principals, besides the owner, may read or
+//! write a bucket, or read an object.
 //!
-//! Owns: the four bucket ACLs Tessera keeps (`private`, `public-read`, `public-read-write`,
+//! Owns: the four ACLs Tessera keeps (`private`, `public-read`, `public-read-write`,
 //! `authenticated-read`), their `x-amz-acl` spelling and one-byte stored code, the grants
-//! each stands for (GetBucketAcl's document, and recognising an `AccessControlPolicy` body
-//! equivalent to one of them), and the access decision for a principal.
+//! each stands for (Get{Bucket,Object}Acl's document, and recognising an
+//! `AccessControlPolicy` body equivalent to one of them), and the access decision for a
+//! principal. A bucket's ACL decides listing and writing objects; an object's own ACL
+//! decides who else may read it (as in S3: a `public-read` bucket lists its keys to
+//! everyone, but its objects stay private unless their ACL says otherwise). Objects belong
+//! to their bucket's owner, whoever wrote them.
 //!
 //! Must not: do I/O, or know which operation a request is: the caller says whether it reads
 //! or writes (`Access`).
@@ -21,25 +26,30 @@ pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers
 pub const AUTHENTICATED_USERS_URI: &str =
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
-/// A bucket's canned ACL. The owner always has full control.
+/// A bucket's or an object's canned ACL. The owner always has full control.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CannedAcl {
     /// Only the owner.
     #[default]
     Private,
-    /// Everyone may read (GET/HEAD objects, list, HeadBucket).
+    /// Everyone may read (a bucket: list, HeadBucket; an object: GET/HEAD).
     PublicRead,
-    /// Everyone may read and write (PUT/DELETE/POST objects).
+    /// Everyone may read and write (a bucket: also PUT/DELETE/POST objects; an object: as
+    /// `PublicRead`, writing an object being its bucket's ACL's business).
     PublicReadWrite,
     /// Every configured user may read.
     AuthenticatedRead,
 }
 
-/// What a request does to a bucket, for the ACL check.
+/// What a request does to a bucket (or, for `Read` on an object's ACL, to the object), for
+/// the ACL check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// GetObject, HeadObject, ListObjects(V2), HeadBucket.
+    /// ListObjects(V2), HeadBucket; on an object's ACL: GetObject, HeadObject.
     Read,
+    /// GetObject, HeadObject (also as a copy source), on the bucket: nothing a bucket's ACL
+    /// grants; the object's own ACL decides (`Read` on it), once its owner core has it.
+    ReadObject,
     /// PutObject, DeleteObject, PostObject.
     Write,
     /// Anything else (ACLs, multipart, deletion of the bucket, ...): the owner only.
@@ -107,10 +117,12 @@ pub struct Grant {
 }
 
 impl CannedAcl {
-    /// Parses an `x-amz-acl` value that is a bucket ACL Tessera keeps. The object-only canned
-    /// ACLs `bucket-owner-read` / `bucket-owner-full-control` grant nothing on a bucket
-    /// (S3 treats them as private there). `None`: not one of these.
-    pub fn parse_bucket(value: &str) -> Option<CannedAcl> {
+    /// Parses an `x-amz-acl` value that is an ACL Tessera keeps. `bucket-owner-read` /
+    /// `bucket-owner-full-control` grant the bucket's owner access to an object another user
+    /// wrote; here that owner owns every object, so they are `private` (as S3 treats them on
+    /// a bucket). `None`: not one of these (`aws-exec-read`, `log-delivery-write`, or no
+    /// canned ACL at all).
+    pub fn parse(value: &str) -> Option<CannedAcl> {
         Some(match value.trim() {
             "private" | "bucket-owner-read" | "bucket-owner-full-control" => CannedAcl::Private,
             "public-read" => CannedAcl::PublicRead,
@@ -157,7 +169,7 @@ impl CannedAcl {
     /// Whether `who` (not the owner) may do `access` under this ACL.
     pub fn allows(self, who: Principal, access: Access) -> bool {
         match (self, who, access) {
-            (_, _, Access::OwnerOnly) => false,
+            (_, _, Access::OwnerOnly | Access::ReadObject) => false,
             (CannedAcl::Private, _, _) => false,
             (CannedAcl::PublicRead, _, Access::Read) => true,
             (CannedAcl::PublicReadWrite, _, Access::Read | Access::Write) => true,
@@ -217,8 +229,8 @@ impl CannedAcl {
         }
         Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
-            "Tessera keeps only the canned bucket ACLs (private, public-read, \
-             public-read-write, authenticated-read); this access control policy is none of them",
+            "Tessera keeps only the canned ACLs private, public-read, public-read-write and \
+             authenticated-read; this access control policy is none of them",
         ))
     }
 }
@@ -238,21 +250,21 @@ mod tests {
     fn codes_and_names_round_trip() {
         for acl in ALL {
             assert_eq!(CannedAcl::from_code(acl.code()), Some(acl));
-            assert_eq!(CannedAcl::parse_bucket(acl.as_str()), Some(acl));
+            assert_eq!(CannedAcl::parse(acl.as_str()), Some(acl));
         }
         assert_eq!(CannedAcl::from_code(4), None);
         assert_eq!(CannedAcl::from_code_or_private(200), CannedAcl::Private);
         assert_eq!(
-            CannedAcl::parse_bucket("bucket-owner-full-control"),
+            CannedAcl::parse("bucket-owner-full-control"),
             Some(CannedAcl::Private)
         );
-        assert_eq!(CannedAcl::parse_bucket("log-delivery-write"), None);
-        assert_eq!(CannedAcl::parse_bucket("public-ready"), None);
+        assert_eq!(CannedAcl::parse("log-delivery-write"), None);
+        assert_eq!(CannedAcl::parse("public-ready"), None);
     }
 
     #[test]
     fn access_table() {
-        use Access::{OwnerOnly as O, Read as R, Write as W};
+        use Access::{OwnerOnly as O, Read as R, ReadObject as RO, Write as W};
         use CannedAcl::*;
         use Principal::{Anonymous as A, OtherUser as U};
         #[rustfmt::skip]
@@ -264,6 +276,8 @@ mod tests {
             (PublicReadWrite, U, W, true), (PublicReadWrite, A, O, false),
             (AuthenticatedRead, A, R, false), (AuthenticatedRead, U, R, true),
             (AuthenticatedRead, U, W, false), (AuthenticatedRead, U, O, false),
+            // A bucket's ACL never grants reading its objects: theirs does.
+            (PublicRead, A, RO, false), (PublicReadWrite, U, RO, false),
         ];
         for (acl, who, access, want) in table {
             assert_eq!(

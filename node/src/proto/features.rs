@@ -8,26 +8,17 @@
 //! until a date (object lock), that an object carries tags, that other principals may (or may
 //! not) read it (ACL grants). A store that accepted the request and dropped the header would
 //! tell the client the guarantee holds when it does not. Headers that ask for nothing Tessera
-//! lacks are accepted: the canned ACLs that grant no one but the owner, object lock explicitly
-//! disabled, an empty tag set; and, on a bucket (CreateBucket, PutBucketAcl), the canned
-//! bucket ACLs Tessera keeps and enforces (`proto::acl`).
+//! lacks are accepted: object lock explicitly disabled, an empty tag set, and the canned ACLs
+//! Tessera keeps and enforces on buckets and objects (`proto::acl`).
 //!
 //! Must not: do I/O, or look at anything but header names and values (lowercase names, as
 //! `http::RequestHead` keeps them).
 
 use crate::proto::error::{S3Error, S3ErrorCode};
 
-/// Canned ACLs that grant nothing beyond the owner's full control: what Tessera does anyway.
-const CANNED_ACLS_OWNER_ONLY: &[&str] =
-    &["private", "bucket-owner-read", "bucket-owner-full-control"];
-/// The other canned ACLs S3 knows: each grants access to others, which Tessera cannot do.
-const CANNED_ACLS_SHARING: &[&str] = &[
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "log-delivery-write",
-];
+/// Canned ACLs S3 knows that Tessera does not keep (`proto::acl::CannedAcl::parse` takes the
+/// others): they grant to AWS services (EC2, log delivery) that do not exist here.
+const CANNED_ACLS_REFUSED: &[&str] = &["aws-exec-read", "log-delivery-write"];
 
 /// Header-name prefixes (or exact names) that always ask for an unimplemented feature, with the
 /// feature's name for the error message.
@@ -45,15 +36,7 @@ const REFUSED_PREFIXES: &[(&str, &str)] = &[
 
 /// `Err(NotImplemented)` naming the first header that asks for a feature Tessera lacks;
 /// `Err(InvalidArgument)` for an `x-amz-acl` that is no canned ACL at all (as S3 answers).
-/// For a request on an object: only the owner-only canned ACLs are accepted.
 pub fn check(headers: &[(String, String)]) -> Result<(), S3Error> {
-    check_for(headers, false)
-}
-
-/// As [`check`]; with `bucket_acl` (CreateBucket, PutBucketAcl) the canned bucket ACLs
-/// Tessera keeps (`public-read`, `public-read-write`, `authenticated-read`,
-/// `proto::acl::CannedAcl`) are accepted too.
-pub fn check_for(headers: &[(String, String)], bucket_acl: bool) -> Result<(), S3Error> {
     for (name, value) in headers {
         let value = value.trim();
         let refused = REFUSED_PREFIXES
@@ -66,11 +49,7 @@ pub fn check_for(headers: &[(String, String)], bucket_acl: bool) -> Result<(), S
                 Some("object lock")
             }
             "x-amz-tagging" if !value.is_empty() => Some("object tagging"),
-            "x-amz-acl"
-                if bucket_acl && crate::proto::acl::CannedAcl::parse_bucket(value).is_some() =>
-            {
-                None
-            }
+            "x-amz-acl" if crate::proto::acl::CannedAcl::parse(value).is_some() => None,
             "x-amz-acl" => canned_acl(value)?,
             _ => None,
         };
@@ -84,11 +63,9 @@ pub fn check_for(headers: &[(String, String)], bucket_acl: bool) -> Result<(), S
     Ok(())
 }
 
-/// `None` for a canned ACL that grants only the owner, the feature name for one that shares.
+/// The feature name for a canned ACL Tessera does not keep.
 fn canned_acl(value: &str) -> Result<Option<&'static str>, S3Error> {
-    if CANNED_ACLS_OWNER_ONLY.contains(&value) {
-        Ok(None)
-    } else if CANNED_ACLS_SHARING.contains(&value) {
+    if CANNED_ACLS_REFUSED.contains(&value) {
         Ok(Some("access control lists"))
     } else {
         Err(S3Error::with_message(
@@ -130,8 +107,11 @@ mod tests {
             ("x-amz-bucket-object-lock-enabled", "true", Err(N)),
             ("x-amz-tagging", "a=b", Err(N)),
             ("x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", Err(N)),
-            ("x-amz-acl", "public-read", Err(N)),
-            ("x-amz-acl", "authenticated-read", Err(N)),
+            ("x-amz-acl", "public-read", Ok(())),
+            ("x-amz-acl", "public-read-write", Ok(())),
+            ("x-amz-acl", "authenticated-read", Ok(())),
+            ("x-amz-acl", "aws-exec-read", Err(N)),
+            ("x-amz-acl", "log-delivery-write", Err(N)),
             // Not a canned ACL at all.
             ("x-amz-acl", "public-ready", Err(A)),
             ("x-amz-acl", "", Err(A)),
@@ -144,29 +124,6 @@ mod tests {
             let got = check(&headers).map_err(|e| e.code);
             assert_eq!(&got, want, "{name}: {value}");
         }
-    }
-
-    #[test]
-    fn bucket_acls_pass_only_where_a_bucket_acl_is_set() {
-        for value in [
-            "public-read",
-            "public-read-write",
-            "authenticated-read",
-            "private",
-        ] {
-            let headers = vec![("x-amz-acl".to_string(), value.to_string())];
-            assert!(check_for(&headers, true).is_ok(), "{value}");
-        }
-        for value in ["aws-exec-read", "log-delivery-write"] {
-            let headers = vec![("x-amz-acl".to_string(), value.to_string())];
-            let err = check_for(&headers, true).unwrap_err();
-            assert_eq!(err.code, S3ErrorCode::NotImplemented, "{value}");
-        }
-        let grant = vec![("x-amz-grant-read".to_string(), "id=x".to_string())];
-        assert_eq!(
-            check_for(&grant, true).unwrap_err().code,
-            S3ErrorCode::NotImplemented
-        );
     }
 
     #[test]

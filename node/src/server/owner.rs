@@ -13,6 +13,7 @@ use crate::engine::error::StorageError;
 use crate::engine::format::{Entry, Location, Meta};
 use crate::engine::index::{BucketMeta, ListItem};
 use crate::engine::store::{etag_string, BodyRx, BucketCreated, WriteCond};
+use crate::proto::acl::{Access, CannedAcl, Principal};
 use crate::proto::cond::{self, CondOutcome, Conditions};
 use crate::proto::error::{S3Error, S3ErrorCode};
 
@@ -52,6 +53,9 @@ pub struct GetRequest {
     pub head: bool,
     /// Conditions are `x-amz-copy-source-if-*`: every failure is 412.
     pub copy_source: bool,
+    /// Who reads, when not the bucket's owner: the object's own ACL must let them
+    /// (`403 AccessDenied` before any condition is looked at). `None`: the owner.
+    pub reader: Option<Principal>,
 }
 
 pub struct GetReply {
@@ -137,6 +141,12 @@ pub enum OwnerOp {
     },
     HasContent {
         bucket: String,
+    },
+    /// Sets an object's canned ACL (`Meta::acl`); `NoSuchKey` if it does not exist.
+    SetObjectAcl {
+        bucket: String,
+        key: String,
+        acl: u8,
     },
     /// Core 0 only: the durable bucket registry.
     CreateBucket {
@@ -288,6 +298,13 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             (u.meta, parts)
         })),
         OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
+        OwnerOp::SetObjectAcl { bucket, key, acl } => {
+            OwnerReply::Done(match store.set_object_acl(&bucket, &key, acl).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(S3ErrorCode::NoSuchKey.into()),
+                Err(e) => Err(s3(e)),
+            })
+        }
         OwnerOp::CreateBucket { name, owner, acl } => {
             OwnerReply::Done(create_bucket(&ctx, name, owner, acl).await)
         }
@@ -385,6 +402,12 @@ async fn get(ctx: &Rc<CoreCtx>, req: GetRequest) -> Result<GetReply, S3Error> {
         .store
         .lookup(&req.bucket, &req.key)
         .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchKey))?;
+    if let Some(reader) = req.reader {
+        let acl = entry.meta.as_ref().map_or(0, |m| m.acl);
+        if !CannedAcl::from_code_or_private(acl).allows(reader, Access::Read) {
+            return Err(S3ErrorCode::AccessDenied.into());
+        }
+    }
     let info = ObjectInfo::of(&entry);
     let mtime_secs = entry.mtime_ms / 1000;
     if req.copy_source {

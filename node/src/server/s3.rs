@@ -102,11 +102,10 @@ pub async fn handle(
             return (op, Err(e), false);
         }
     }
-    // A header asking for encryption, object lock, tags or sharing is refused before the body
-    // is read: accepting it would promise a guarantee Tessera does not give. The canned
-    // bucket ACLs Tessera keeps are accepted where a bucket's ACL is set.
-    let bucket_acl = matches!(route.op, Operation::CreateBucket | Operation::PutBucketAcl);
-    if let Err(e) = crate::proto::features::check_for(&head.headers, bucket_acl) {
+    // A header asking for encryption, object lock, tags or grants Tessera does not keep is
+    // refused before the body is read: accepting it would promise a guarantee Tessera does
+    // not give.
+    if let Err(e) = crate::proto::features::check(&head.headers) {
         return (op, Err(e), false);
     }
     let inner = match auth.payload {
@@ -236,14 +235,12 @@ fn bucket_name<'r>(req: &'r Request<'_>) -> Result<&'r str, S3Error> {
 }
 
 /// What an operation does to its bucket, for the ACL check: the reads and writes a canned
-/// ACL can grant to others; everything else is the owner's alone.
+/// ACL can grant to others; reading an object, which its own ACL decides; everything else
+/// is the owner's alone.
 fn access_of(op: Operation) -> Access {
     match op {
-        Operation::GetObject
-        | Operation::HeadObject
-        | Operation::ListObjects
-        | Operation::ListObjectsV2
-        | Operation::HeadBucket => Access::Read,
+        Operation::GetObject | Operation::HeadObject => Access::ReadObject,
+        Operation::ListObjects | Operation::ListObjectsV2 | Operation::HeadBucket => Access::Read,
         Operation::PutObject | Operation::DeleteObject | Operation::PostObject => Access::Write,
         _ => Access::OwnerOnly,
     }
@@ -289,6 +286,10 @@ fn check_bucket_access(
     if !anonymous && (meta.owner.is_empty() || meta.owner == access_key) {
         return Ok(());
     }
+    if access == Access::ReadObject {
+        // The object's owner core checks its ACL (`object_reader`).
+        return Ok(());
+    }
     let who = if anonymous {
         Principal::Anonymous
     } else {
@@ -299,6 +300,46 @@ fn check_bucket_access(
     } else {
         denied()
     }
+}
+
+/// Who reads an object of bucket `name`, for its owner core's ACL check (`GetRequest::reader`):
+/// `None` for the bucket's owner (and for any signed user on a bucket created before owners
+/// were recorded), who reads every object.
+fn object_reader(req: &Request<'_>, name: &str) -> Option<Principal> {
+    let buckets = req.ctx.buckets.borrow();
+    let owner = buckets.get(name).map_or("", |m| m.owner.as_str());
+    if req.anonymous {
+        Some(Principal::Anonymous)
+    } else if owner.is_empty() || owner == req.auth.access_key {
+        None
+    } else {
+        Some(Principal::OtherUser)
+    }
+}
+
+/// A failed read of an object for `reader`: a key that does not exist is `404 NoSuchKey` only
+/// to whoever may list the bucket, as S3 answers; to anyone else it is `403 AccessDenied`
+/// (which tells nothing about whether the key exists).
+fn read_error(req: &Request<'_>, name: &str, reader: Option<Principal>, e: S3Error) -> S3Error {
+    let Some(reader) = reader else { return e };
+    if e.code != S3ErrorCode::NoSuchKey {
+        return e;
+    }
+    let acl = req.ctx.buckets.borrow().get(name).map_or(0, |m| m.acl);
+    if CannedAcl::from_code_or_private(acl).allows(reader, Access::Read) {
+        e
+    } else {
+        S3Error::new(S3ErrorCode::AccessDenied)
+    }
+}
+
+/// The canned ACL a request asks an object to get (`x-amz-acl`; `features::check` refused
+/// values Tessera does not keep): its code, 0 (private) without one.
+fn requested_acl(head: &RequestHead) -> u8 {
+    head.header("x-amz-acl")
+        .and_then(CannedAcl::parse)
+        .unwrap_or_default()
+        .code()
 }
 
 /// The canonical ID of bucket `name`'s owner (its access key); the requester's for a bucket
@@ -345,9 +386,13 @@ fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// Object metadata from request headers (PutObject, CreateMultipartUpload, Copy REPLACE).
+/// Object metadata from request headers (PutObject, CreateMultipartUpload, Copy REPLACE),
+/// its canned ACL (`x-amz-acl`) included.
 fn meta_from_headers(head: &RequestHead) -> Result<Option<Box<Meta>>, S3Error> {
-    let mut meta = Meta::default();
+    let mut meta = Meta {
+        acl: requested_acl(head),
+        ..Meta::default()
+    };
     let mut user_bytes = 0;
     for (name, value) in &head.headers {
         match name.as_str() {
@@ -466,9 +511,9 @@ async fn create_bucket(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respons
             ));
         }
     }
-    // `features::check_for` let only the canned bucket ACLs through.
+    // `features::check` let only the canned ACLs Tessera keeps through.
     let acl = match req.head.header("x-amz-acl") {
-        Some(value) => CannedAcl::parse_bucket(value).ok_or_else(|| {
+        Some(value) => CannedAcl::parse(value).ok_or_else(|| {
             S3Error::with_message(
                 S3ErrorCode::InvalidArgument,
                 format!("{value} is not a canned bucket ACL"),
@@ -519,7 +564,7 @@ fn get_bucket_acl(req: &Request<'_>) -> Result<Response, S3Error> {
 
 /// PutBucketAcl: a canned ACL from `x-amz-acl`, or an `AccessControlPolicy` body whose grants
 /// are exactly one canned ACL's (anything else is 501; `x-amz-grant-*` headers were refused
-/// by `features::check_for`).
+/// by `features::check`).
 async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
     let name = require_bucket(req)?;
     let owner = bucket_owner(req, &name);
@@ -533,7 +578,7 @@ async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
                 "This request does not support content with the x-amz-acl header",
             ))
         }
-        (Some(value), false) => CannedAcl::parse_bucket(value).ok_or_else(|| {
+        (Some(value), false) => CannedAcl::parse(value).ok_or_else(|| {
             S3Error::with_message(
                 S3ErrorCode::InvalidArgument,
                 format!("{value} is not a canned bucket ACL"),
@@ -562,48 +607,27 @@ async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
     Ok(Response::new(200))
 }
 
-/// `NoSuchKey` unless the request's object exists.
-async fn require_object(req: &Request<'_>) -> Result<String, S3Error> {
-    let (bucket, key) = bucket_key(req)?;
-    let owner_core = req.ctx.owner_of(&key);
-    let get = GetRequest {
-        bucket: bucket.clone(),
-        key,
-        head: true,
-        ..GetRequest::default()
-    };
-    match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
-        OwnerReply::Get(result) => result.map(|_| bucket),
-        _ => Err(S3ErrorCode::InternalError.into()),
-    }
-}
-
-/// PutObjectAcl: objects carry no ACL of their own, so only an ACL granting no one but the
-/// owner is accepted (`x-amz-acl` private / bucket-owner-read / bucket-owner-full-control, or
-/// a policy body with the owner's full control alone), and changes nothing. Sharing ACLs
-/// were refused by `features::check` (501), as are other policy bodies here.
+/// PutObjectAcl: sets the object's canned ACL, from `x-amz-acl` or from an
+/// `AccessControlPolicy` body whose grants are exactly one canned ACL's (the owner being the
+/// bucket's); other grants answer `501 NotImplemented`. The object's data, ETag and
+/// Last-Modified stay as they are.
 async fn put_object_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
-    let (bucket, _) = bucket_key(req)?;
+    let (bucket, key) = bucket_key(req)?;
     let owner = bucket_owner(req, &bucket);
     let verifier = Verifier::new(req.head, req.auth.payload)?;
     let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
     let has_body = !body.iter().all(u8::is_ascii_whitespace);
-    match (req.head.header("x-amz-acl"), has_body) {
+    let acl = match (req.head.header("x-amz-acl"), has_body) {
         (Some(_), true) => {
             return Err(S3Error::with_message(
                 S3ErrorCode::UnexpectedContent,
                 "This request does not support content with the x-amz-acl header",
             ))
         }
-        (Some(_), false) => {}
+        // `features::check` refused the values Tessera does not keep.
+        (Some(_), false) => requested_acl(req.head),
         (None, true) => {
-            let grants = xml::parse_access_control_policy(&body)?;
-            if CannedAcl::from_grants(&grants, &owner)? != CannedAcl::Private {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::NotImplemented,
-                    "Tessera does not implement object ACLs that grant access to others",
-                ));
-            }
+            CannedAcl::from_grants(&xml::parse_access_control_policy(&body)?, &owner)?.code()
         }
         (None, false) => {
             return Err(S3Error::with_message(
@@ -611,16 +635,35 @@ async fn put_object_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
                 "Your request was missing a required header: x-amz-acl",
             ))
         }
-    }
-    require_object(req).await?;
+    };
+    let owner_core = req.ctx.owner_of(&key);
+    expect_done(
+        req.ctx
+            .mesh
+            .call(owner_core, OwnerOp::SetObjectAcl { bucket, key, acl })
+            .await?,
+    )?;
     Ok(Response::new(200))
 }
 
-/// GetObjectAcl: objects carry no ACL of their own; the bucket's owner has full control.
+/// GetObjectAcl: the bucket's owner (who owns every object in it) with full control, and
+/// the grants of the object's canned ACL.
 async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
-    let bucket = require_object(req).await?;
+    let (bucket, key) = bucket_key(req)?;
+    let get = GetRequest {
+        bucket: bucket.clone(),
+        key,
+        head: true,
+        ..GetRequest::default()
+    };
+    let owner_core = req.ctx.owner_of(&get.key);
+    let info = match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => result?.info,
+        _ => return Err(S3ErrorCode::InternalError.into()),
+    };
+    let acl = info.meta.as_ref().map_or(0, |m| m.acl);
     let owner = bucket_owner(req, &bucket);
-    let grants = CannedAcl::Private.grants(&owner);
+    let grants = CannedAcl::from_code_or_private(acl).grants(&owner);
     let owner_xml = xml::Owner {
         id: &owner,
         display_name: &owner,
@@ -1098,12 +1141,15 @@ fn get_request(req: &Request<'_>, bucket: String, key: String) -> Result<GetRequ
         part_number,
         head: req.route.op == Operation::HeadObject,
         copy_source: false,
+        reader: None,
     })
 }
 
 async fn get_object(req: &Request<'_>) -> Result<Response, S3Error> {
     let (bucket, key) = bucket_key(req)?;
-    let get = get_request(req, bucket, key)?;
+    let reader = object_reader(req, &bucket);
+    let mut get = get_request(req, bucket.clone(), key)?;
+    get.reader = reader;
     let head = get.head;
     let part_number = get.part_number;
     let owner = req.ctx.owner_of(&get.key);
@@ -1111,7 +1157,7 @@ async fn get_object(req: &Request<'_>) -> Result<Response, S3Error> {
         OwnerReply::Get(result) => result,
         _ => return Err(S3ErrorCode::InternalError.into()),
     };
-    let reply = reply?;
+    let reply = reply.map_err(|e| read_error(req, &bucket, reader, e))?;
     if reply.not_modified {
         // A 304 carries the validators (S3 sends ETag and Last-Modified), never a body.
         return Ok(Response::new(304)
@@ -1291,14 +1337,7 @@ fn copy_source(req: &Request<'_>) -> Result<(String, String), S3Error> {
     if !req.ctx.buckets.borrow().contains_key(bucket) {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(bucket.to_string()));
     }
-    // Copying out of a bucket reads it.
-    check_bucket_access(
-        req.ctx,
-        bucket,
-        &req.auth.access_key,
-        req.anonymous,
-        Access::Read,
-    )?;
+    // Copying reads the source object: its ACL decides (`open_source`).
     Ok((bucket.to_string(), key.to_string()))
 }
 
@@ -1308,9 +1347,10 @@ async fn open_source(
     range: Option<String>,
 ) -> Result<super::owner::GetReply, S3Error> {
     let (bucket, key) = copy_source(req)?;
+    let reader = object_reader(req, &bucket);
     let h = |n: &str| req.head.header(n).map(str::to_string);
     let get = GetRequest {
-        bucket,
+        bucket: bucket.clone(),
         key,
         range,
         if_match: h("x-amz-copy-source-if-match"),
@@ -1320,10 +1360,11 @@ async fn open_source(
         part_number: None,
         head: false,
         copy_source: true,
+        reader,
     };
     let owner = req.ctx.owner_of(&get.key);
     match req.ctx.mesh.call(owner, OwnerOp::Get(get)).await? {
-        OwnerReply::Get(result) => result,
+        OwnerReply::Get(result) => result.map_err(|e| read_error(req, &bucket, reader, e)),
         _ => Err(S3ErrorCode::InternalError.into()),
     }
 }
@@ -1387,10 +1428,14 @@ async fn copy_object(req: &Request<'_>) -> Result<Response, S3Error> {
         ));
     }
     let source = open_source(req, None).await?;
+    // A copy gets the ACL its request asks for (private without one), never its source's,
+    // as in S3.
     let meta = if replace {
         meta_from_headers(req.head)?
     } else {
-        source.info.meta.clone()
+        let mut meta = source.info.meta.clone().unwrap_or_default();
+        meta.acl = requested_acl(req.head);
+        (*meta != Meta::default()).then_some(meta)
     };
     let checksum = source.info.meta.as_ref().and_then(|m| m.checksum.clone());
     let size = source.info.size;
