@@ -243,7 +243,8 @@ async fn public_read_lets_anyone_list_and_read_public_objects_but_not_write() {
         &[("x-amz-acl", "private")],
         b"",
     ));
-    assert_denied(&raw.request("GET", &format!("/{b}?uploads"), &[], b""));
+    // Listing in-progress uploads is listing the bucket; starting one is writing.
+    assert_ok(&raw.request("GET", &format!("/{b}?uploads"), &[], b""), 200);
     assert_denied(&raw.request("POST", &format!("/{b}/k?uploads"), &[], b""));
     assert_denied(&raw.request("DELETE", &format!("/{b}"), &[], b""));
     assert_denied(&anonymous_post(&raw, &b, "form", None, b"data"));
@@ -822,4 +823,150 @@ async fn bucket_and_object_acls_survive_restarts_and_crashes() {
             assert_eq!(head.status, 403);
         }
     }
+}
+
+#[tokio::test]
+async fn writers_upload_in_parts_and_listings_name_each_upload_s_initiator() {
+    let node = Node::shared();
+    let s3 = node.client();
+    let other = node.other_client();
+    let raw = node.raw();
+    let b = bucket_with(&s3, "acl-mp", Some(BucketCannedAcl::PublicReadWrite)).await;
+    let mine = s3
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("mine")
+        .send()
+        .await
+        .unwrap();
+    let theirs = other
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("theirs")
+        .send()
+        .await
+        .unwrap();
+    let anon = raw.request("POST", &format!("/{b}/anon?uploads"), &[], b"");
+    assert_ok(&anon, 200);
+    let anon_id = tessera_tests::xml_value(&anon.text(), "UploadId").unwrap();
+    // Every lister sees every upload with its own initiator, as both Initiator and Owner.
+    let want = vec![
+        ("anon".to_string(), "anonymous".to_string()),
+        ("mine".to_string(), ACCESS_KEY.to_string()),
+        ("theirs".to_string(), OTHER_ACCESS_KEY.to_string()),
+    ];
+    for client in [&s3, &other] {
+        let listed = client
+            .list_multipart_uploads()
+            .bucket(&b)
+            .send()
+            .await
+            .unwrap();
+        let got: Vec<(String, String)> = listed
+            .uploads()
+            .iter()
+            .map(|u| {
+                let initiator = u.initiator().and_then(|i| i.id()).unwrap_or("");
+                assert_eq!(u.owner().and_then(|o| o.id()), Some(initiator));
+                (u.key().unwrap_or("").to_string(), initiator.to_string())
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+    let parts = s3
+        .list_parts()
+        .bucket(&b)
+        .key("theirs")
+        .upload_id(theirs.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parts.initiator().and_then(|i| i.id()),
+        Some(OTHER_ACCESS_KEY)
+    );
+    // The other user completes its upload; the object is the bucket owner's, private.
+    let id = theirs.upload_id().unwrap();
+    let part = other
+        .upload_part()
+        .bucket(&b)
+        .key("theirs")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"their parts"))
+        .send()
+        .await
+        .unwrap();
+    other
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("theirs")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&b)
+        .key("theirs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some(11));
+    assert_eq!(
+        object_grants(&s3, &b, "theirs").await,
+        pairs(&[(ACCESS_KEY, "FULL_CONTROL")])
+    );
+    // ListParts stays the bucket owner's; anyone who may write may abort.
+    assert_s3_err(
+        other
+            .list_parts()
+            .bucket(&b)
+            .key("mine")
+            .upload_id(mine.upload_id().unwrap())
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
+    assert_ok(
+        &raw.request("DELETE", &format!("/{b}/anon?uploadId={anon_id}"), &[], b""),
+        204,
+    );
+    s3.abort_multipart_upload()
+        .bucket(&b)
+        .key("mine")
+        .upload_id(mine.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let left = s3.list_multipart_uploads().bucket(&b).send().await.unwrap();
+    assert!(left.uploads().is_empty(), "{left:?}");
+    // A private bucket again: nobody else starts uploads.
+    s3.put_bucket_acl()
+        .bucket(&b)
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    assert_s3_err(
+        other
+            .create_multipart_upload()
+            .bucket(&b)
+            .key("late")
+            .send()
+            .await,
+        "AccessDenied",
+        403,
+    );
 }

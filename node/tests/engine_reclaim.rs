@@ -78,7 +78,7 @@ fn sparse_packed_stripes_are_compacted_and_stale_uploads_expire() {
             }
         }
         let upload = store
-            .create_upload(BUCKET, "stale-upload", None)
+            .create_upload(BUCKET, "stale-upload", None, "")
             .await
             .unwrap();
         let far_future = tessera::engine::store::now_ms() + 30 * 24 * 3600 * 1000;

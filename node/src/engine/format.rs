@@ -104,11 +104,15 @@ pub enum Record {
         id: u64,
         stripe: Stripe,
     },
+    /// `initiator`: the access key that started the upload (`anonymous` for an anonymous
+    /// request); empty for uploads recorded before initiators were (tag 4), shown as the
+    /// bucket's owner.
     UploadCreate {
         id: u64,
         key: Vec<u8>,
         initiated_ms: i64,
         meta: Option<Box<Meta>>,
+        initiator: String,
     },
     UploadPart {
         id: u64,
@@ -171,6 +175,8 @@ mod tag {
     pub const BUCKET_ACL: u8 = 11;
     pub const STAGE_MARK: u8 = 12;
     pub const OBJECT_ACL: u8 = 13;
+    /// UploadCreate with its initiator (tag 4 is written still when it has none).
+    pub const UPLOAD_CREATE_BY: u8 = 14;
     /// `Meta` present byte: absent, present, present with a trailing ACL byte.
     pub const META_NONE: u8 = 0;
     pub const META: u8 = 1;
@@ -403,12 +409,20 @@ impl Record {
                 key,
                 initiated_ms,
                 meta,
+                initiator,
             } => {
-                w.u8(tag::UPLOAD_CREATE);
+                w.u8(if initiator.is_empty() {
+                    tag::UPLOAD_CREATE
+                } else {
+                    tag::UPLOAD_CREATE_BY
+                });
                 w.u64(*id);
                 w.bytes(key);
                 w.i64(*initiated_ms);
                 put_meta(&mut w, meta);
+                if !initiator.is_empty() {
+                    w.str(initiator);
+                }
             }
             Record::UploadPart { id, part } => {
                 w.u8(tag::UPLOAD_PART);
@@ -464,7 +478,8 @@ impl Record {
         let len = r.u32()? as usize;
         let body = r.take(len)?;
         let mut r = Reader::new(body);
-        let record = match r.u8()? {
+        let code = r.u8()?;
+        let record = match code {
             tag::PUT => Record::Put {
                 key: r.bytes()?.to_vec(),
                 entry: get_entry(&mut r)?,
@@ -476,11 +491,16 @@ impl Record {
                 id: r.u64()?,
                 stripe: get_stripe(&mut r)?,
             },
-            tag::UPLOAD_CREATE => Record::UploadCreate {
+            tag::UPLOAD_CREATE | tag::UPLOAD_CREATE_BY => Record::UploadCreate {
                 id: r.u64()?,
                 key: r.bytes()?.to_vec(),
                 initiated_ms: r.i64()?,
                 meta: get_meta(&mut r)?,
+                initiator: if code == tag::UPLOAD_CREATE_BY {
+                    r.string()?
+                } else {
+                    String::new()
+                },
             },
             tag::UPLOAD_PART => Record::UploadPart {
                 id: r.u64()?,
@@ -731,6 +751,14 @@ mod tests {
                 key: b"b\0mp".to_vec(),
                 initiated_ms: 3,
                 meta,
+                initiator: String::new(),
+            },
+            Record::UploadCreate {
+                id: 78,
+                key: b"b\0mp2".to_vec(),
+                initiated_ms: 4,
+                meta: None,
+                initiator: "ALTKEY".into(),
             },
             Record::UploadPart { id: 77, part },
             Record::UploadDone { id: 77 },

@@ -35,6 +35,8 @@ pub struct Upload {
     pub key: Box<[u8]>,
     pub initiated_ms: i64,
     pub meta: Option<Box<Meta>>,
+    /// Who started it (`Record::UploadCreate`); empty: the bucket's owner.
+    pub initiator: Box<str>,
     pub parts: BTreeMap<u32, PartLoc>,
 }
 
@@ -194,6 +196,7 @@ impl Index {
                 key,
                 initiated_ms,
                 meta,
+                initiator,
             } => {
                 self.uploads.insert(
                     id,
@@ -201,6 +204,7 @@ impl Index {
                         key: key.into(),
                         initiated_ms,
                         meta,
+                        initiator: initiator.into(),
                         parts: BTreeMap::new(),
                     },
                 );
@@ -578,6 +582,7 @@ mod tests {
             key: key.clone(),
             initiated_ms: 0,
             meta: None,
+            initiator: String::new(),
         });
         let p = |n, off| PartLoc {
             number: n,

@@ -729,11 +729,14 @@ impl Store {
 
     // ----- multipart ---------------------------------------------------------------------
 
+    /// Starts a multipart upload of `key` by `initiator` (an access key; `""` for the bucket's
+    /// owner); its id.
     pub async fn create_upload(
         &self,
         bucket: &str,
         key: &str,
         meta: Option<Box<Meta>>,
+        initiator: &str,
     ) -> Result<u64, StorageError> {
         let counter = self.next_upload_id.get();
         self.next_upload_id.set(counter + 1);
@@ -743,6 +746,7 @@ impl Store {
             key: composite_key(bucket, key.as_bytes()),
             initiated_ms: now_ms(),
             meta,
+            initiator: initiator.to_string(),
         };
         self.submit(Pending::new(vec![record], Check::None, 0, Vec::new()))
             .await?;
@@ -878,15 +882,20 @@ impl Store {
     }
 
     /// Uploads of `bucket` whose keys start with `prefix`, ordered by (key, initiated, id).
-    pub fn list_uploads(&self, bucket: &str, prefix: &[u8]) -> Vec<(Vec<u8>, u64, i64)> {
+    /// The uploads of `bucket` whose key starts with `prefix`: (key, id, initiated, initiator),
+    /// by key, then time, then id.
+    pub fn list_uploads(&self, bucket: &str, prefix: &[u8]) -> Vec<(Vec<u8>, u64, i64, String)> {
         let full = composite_key(bucket, prefix);
         let base = composite_key(bucket, b"").len();
         let index = self.index.borrow();
-        let mut out: Vec<(Vec<u8>, u64, i64)> = index
+        let mut out: Vec<(Vec<u8>, u64, i64, String)> = index
             .uploads
             .iter()
             .filter(|(_, u)| u.key.starts_with(&full))
-            .map(|(id, u)| (u.key[base..].to_vec(), *id, u.initiated_ms))
+            .map(|(id, u)| {
+                let key = u.key[base..].to_vec();
+                (key, *id, u.initiated_ms, u.initiator.to_string())
+            })
             .collect();
         out.sort_by(|a, b| (&a.0, a.2, a.1).cmp(&(&b.0, b.2, b.1)));
         out
@@ -1238,6 +1247,7 @@ pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
             key: upload.key.to_vec(),
             initiated_ms: upload.initiated_ms,
             meta: upload.meta.clone(),
+            initiator: upload.initiator.to_string(),
         }
         .encode(&mut out);
         for part in upload.parts.values() {

@@ -45,14 +45,15 @@ pub enum CannedAcl {
 /// the ACL check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// ListObjects(V2), HeadBucket; on an object's ACL: GetObject, HeadObject.
+    /// ListObjects(V2), ListMultipartUploads, HeadBucket; on an object's ACL: GetObject,
+    /// HeadObject.
     Read,
     /// GetObject, HeadObject (also as a copy source), on the bucket: nothing a bucket's ACL
     /// grants; the object's own ACL decides (`Read` on it), once its owner core has it.
     ReadObject,
-    /// PutObject, DeleteObject, PostObject.
+    /// PutObject, DeleteObject, PostObject, and the steps of a multipart upload.
     Write,
-    /// Anything else (ACLs, multipart, deletion of the bucket, ...): the owner only.
+    /// Anything else (ACLs, ListParts, deletion of the bucket, ...): the owner only.
     OwnerOnly,
 }
 

@@ -166,11 +166,12 @@ pub struct UploadEntry<'a> {
     pub upload_id: &'a str,
     /// ISO 8601.
     pub initiated: &'a str,
+    /// Who started it: its `<Initiator>` and `<Owner>`.
+    pub initiator: Owner<'a>,
 }
 
 /// A ListMultipartUploads response. Markers are written always (empty when absent);
-/// `<Delimiter>` only when the request had one. Every upload shows `owner` as both its
-/// `<Initiator>` and `<Owner>`.
+/// `<Delimiter>` only when the request had one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListUploads<'a> {
     pub bucket: &'a str,
@@ -187,7 +188,6 @@ pub struct ListUploads<'a> {
     pub encoding_url: bool,
     pub uploads: &'a [UploadEntry<'a>],
     pub common_prefixes: &'a [&'a str],
-    pub owner: Owner<'a>,
 }
 
 /// A response under construction: `<?xml?>` and the root with the S3 namespace.
@@ -530,8 +530,8 @@ pub fn list_multipart_uploads(list: &ListUploads<'_>) -> String {
         doc.open("Upload");
         doc.maybe_encoded("Key", upload.key, encode);
         doc.text("UploadId", upload.upload_id);
-        doc.owner("Initiator", &list.owner);
-        doc.owner("Owner", &list.owner);
+        doc.owner("Initiator", &upload.initiator);
+        doc.owner("Owner", &upload.initiator);
         doc.text("StorageClass", STORAGE_CLASS);
         doc.text("Initiated", upload.initiated);
         doc.close("Upload");
@@ -1503,6 +1503,7 @@ mod tests {
             key: "a b",
             upload_id: "u1",
             initiated: WHEN,
+            initiator: OWNER,
         }];
         let list = ListUploads {
             bucket: "bkt",
@@ -1517,7 +1518,6 @@ mod tests {
             encoding_url: true,
             uploads: &uploads,
             common_prefixes: &["x y/"],
-            owner: OWNER,
         };
         let xml = list_multipart_uploads(&list);
         assert_root(&xml, "ListMultipartUploadsResult");

@@ -82,6 +82,8 @@ pub struct UploadInfo {
     pub key: Vec<u8>,
     pub id: u64,
     pub initiated_ms: i64,
+    /// The access key that started it; empty: the bucket's owner.
+    pub initiator: String,
 }
 
 pub enum OwnerOp {
@@ -113,6 +115,8 @@ pub enum OwnerOp {
         bucket: String,
         key: String,
         meta: Option<Box<Meta>>,
+        /// The requester's access key, `anonymous` for an anonymous request.
+        initiator: String,
     },
     PutPart {
         bucket: String,
@@ -175,6 +179,9 @@ pub enum OwnerOp {
     Stats,
 }
 
+/// ListParts: the upload's metadata, parts and initiator (empty: the bucket's owner).
+pub type UploadParts = (Option<Box<Meta>>, Vec<PartInfo>, String);
+
 pub enum OwnerReply {
     Done(Result<(), S3Error>),
     Put(Result<ObjectInfo, S3Error>),
@@ -182,7 +189,7 @@ pub enum OwnerReply {
     List(Vec<ListItem>),
     Uploads(Vec<UploadInfo>),
     UploadId(Result<u64, S3Error>),
-    Parts(Result<(Option<Box<Meta>>, Vec<PartInfo>), S3Error>),
+    Parts(Result<UploadParts, S3Error>),
     Bool(bool),
     Stats(Box<super::metrics::CoreStats>),
 }
@@ -229,16 +236,25 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             store
                 .list_uploads(&bucket, &prefix)
                 .into_iter()
-                .map(|(key, id, initiated_ms)| UploadInfo {
+                .map(|(key, id, initiated_ms, initiator)| UploadInfo {
                     key,
                     id,
                     initiated_ms,
+                    initiator,
                 })
                 .collect(),
         ),
-        OwnerOp::CreateUpload { bucket, key, meta } => {
-            OwnerReply::UploadId(store.create_upload(&bucket, &key, meta).await.map_err(s3))
-        }
+        OwnerOp::CreateUpload {
+            bucket,
+            key,
+            meta,
+            initiator,
+        } => OwnerReply::UploadId(
+            store
+                .create_upload(&bucket, &key, meta, &initiator)
+                .await
+                .map_err(s3),
+        ),
         OwnerOp::PutPart {
             bucket,
             key,
@@ -295,7 +311,7 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
                     mtime_ms: p.mtime_ms,
                 })
                 .collect();
-            (u.meta, parts)
+            (u.meta, parts, u.initiator.to_string())
         })),
         OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
         OwnerOp::SetObjectAcl { bucket, key, acl } => {

@@ -240,8 +240,20 @@ fn bucket_name<'r>(req: &'r Request<'_>) -> Result<&'r str, S3Error> {
 fn access_of(op: Operation) -> Access {
     match op {
         Operation::GetObject | Operation::HeadObject => Access::ReadObject,
-        Operation::ListObjects | Operation::ListObjectsV2 | Operation::HeadBucket => Access::Read,
-        Operation::PutObject | Operation::DeleteObject | Operation::PostObject => Access::Write,
+        Operation::ListObjects
+        | Operation::ListObjectsV2
+        | Operation::ListMultipartUploads
+        | Operation::HeadBucket => Access::Read,
+        // A multipart upload writes an object as a PUT does (S3 maps the WRITE permission to
+        // `s3:PutObject`, which covers every step of one).
+        Operation::PutObject
+        | Operation::DeleteObject
+        | Operation::PostObject
+        | Operation::CreateMultipartUpload
+        | Operation::UploadPart
+        | Operation::UploadPartCopy
+        | Operation::CompleteMultipartUpload
+        | Operation::AbortMultipartUpload => Access::Write,
         _ => Access::OwnerOnly,
     }
 }
@@ -340,6 +352,20 @@ fn requested_acl(head: &RequestHead) -> u8 {
         .and_then(CannedAcl::parse)
         .unwrap_or_default()
         .code()
+}
+
+/// What an upload started by an anonymous request records as its initiator (S3's canonical
+/// ID for anonymous requesters).
+const ANONYMOUS_INITIATOR: &str = "anonymous";
+
+/// An upload's initiator as its listings show it (as both `Initiator` and `Owner`): the one
+/// recorded, or the bucket's owner for an upload recorded without one.
+fn initiator_or_owner(req: &Request<'_>, bucket: &str, initiator: String) -> String {
+    if initiator.is_empty() {
+        bucket_owner(req, bucket)
+    } else {
+        initiator
+    }
 }
 
 /// The canonical ID of bucket `name`'s owner (its access key); the requester's for a bucket
@@ -962,7 +988,7 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
     let delimiter = req.route.param("delimiter").filter(|d| !d.is_empty());
     skip_to_markers(&mut all, key_marker, id_marker, &prefix, delimiter);
     let (entries, truncated) = roll_up_uploads(all, &prefix, delimiter, max);
-    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     for entry in &entries {
         match entry {
@@ -970,23 +996,24 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
                 lossy(&u.key),
                 format!("{:016x}", u.id),
                 time::iso8601_ms(u.initiated_ms),
+                initiator_or_owner(req, &bucket, u.initiator.clone()),
             )),
             UploadRow::Prefix(p) => prefixes.push(p.clone()),
         }
     }
     let uploads: Vec<xml::UploadEntry> = rows
         .iter()
-        .map(|(k, id, t)| xml::UploadEntry {
+        .map(|(k, id, t, who)| xml::UploadEntry {
             key: k,
             upload_id: id,
             initiated: t,
+            initiator: xml::Owner {
+                id: who,
+                display_name: who,
+            },
         })
         .collect();
     let common: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    let owner = xml::Owner {
-        id: &req.auth.access_key,
-        display_name: &req.auth.access_key,
-    };
     // The next page starts after the last entry: an upload (key and id) or a common prefix.
     let (next_key, next_id) = match (truncated, entries.last()) {
         (true, Some(UploadRow::Upload(u))) => (lossy(&u.key), format!("{:016x}", u.id)),
@@ -1008,7 +1035,6 @@ async fn list_uploads(req: &Request<'_>) -> Result<Response, S3Error> {
             encoding_url: req.route.param("encoding-type").is_some_and(|t| t == "url"),
             uploads: &uploads,
             common_prefixes: &common,
-            owner,
         }),
     ))
 }
@@ -1568,6 +1594,11 @@ async fn create_upload(req: &Request<'_>) -> Result<Response, S3Error> {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 meta,
+                initiator: if req.anonymous {
+                    ANONYMOUS_INITIATOR.to_string()
+                } else {
+                    req.auth.access_key.clone()
+                },
             },
         )
         .await?
@@ -1695,7 +1726,7 @@ async fn list_parts(req: &Request<'_>) -> Result<Response, S3Error> {
     let (bucket, key) = bucket_key(req)?;
     let upload_id = upload_id(req)?;
     let owner = req.ctx.owner_of(&key);
-    let (_, mut parts) = match req
+    let (_, mut parts, initiator) = match req
         .ctx
         .mesh
         .call(
@@ -1745,9 +1776,10 @@ async fn list_parts(req: &Request<'_>) -> Result<Response, S3Error> {
             size: *s,
         })
         .collect();
+    let initiator = initiator_or_owner(req, &bucket, initiator);
     let owner = xml::Owner {
-        id: &req.auth.access_key,
-        display_name: &req.auth.access_key,
+        id: &initiator,
+        display_name: &initiator,
     };
     let id = format!("{upload_id:016x}");
     Ok(Response::xml(

@@ -124,7 +124,7 @@ pub async fn get(store: &Rc<Store>, key: &str) -> Result<Option<Vec<u8>>, Storag
 
 /// Uploads `parts` as a multipart object.
 pub async fn multipart(store: &Store, key: &str, parts: &[Vec<u8>]) -> Result<(), StorageError> {
-    let id = store.create_upload(BUCKET, key, None).await?;
+    let id = store.create_upload(BUCKET, key, None, "").await?;
     let mut listed = Vec::new();
     for (i, data) in parts.iter().enumerate() {
         let number = i as u32 + 1;
