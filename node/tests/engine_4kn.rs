@@ -5,67 +5,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 use tessera::engine::erasure::Geometry;
 
-struct LoopMount {
-    device: String,
-    mount: PathBuf,
-}
-
-impl Drop for LoopMount {
-    fn drop(&mut self) {
-        // monoio closes files asynchronously, so descriptors of the dropped stores may still be
-        // open: fall back to a lazy unmount, which completes when they close (at exit at the
-        // latest), and the loop device (autoclear) goes with it.
-        let unmounted = Command::new("umount")
-            .arg(&self.mount)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-        }
-        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
-    }
-}
-
-fn setup(dir: &Path) -> Result<LoopMount, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not root: losetup and mount need root".into());
-    }
-    let image = dir.join("disk.img");
-    let file = std::fs::File::create(&image).map_err(|e| e.to_string())?;
-    file.set_len(256 * 1024 * 1024).map_err(|e| e.to_string())?;
-    let device = run(Command::new("losetup")
-        .args([
-            "--sector-size",
-            "4096",
-            "--direct-io=on",
-            "--find",
-            "--show",
-        ])
-        .arg(&image))?;
-    let mount = dir.join("mnt");
-    std::fs::create_dir_all(&mount).map_err(|e| e.to_string())?;
-    let guard = LoopMount {
-        device: device.clone(),
-        mount: mount.clone(),
-    };
-    run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-b", "4096"])
-        .arg(&device))?;
-    run(Command::new("mount").arg(&device).arg(&mount))?;
-    Ok(guard)
-}
-
 #[test]
 fn engine_on_a_4kn_loop_device() {
     let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
-    let mounted = match setup(tmp.path()) {
+    let mounted = match LoopMount::ext4(tmp.path(), 4096) {
         Ok(m) => m,
         Err(why) => {
             println!("SKIPPED engine_on_a_4kn_loop_device: {why}");

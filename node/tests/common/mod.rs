@@ -158,6 +158,93 @@ pub fn run(cmd: &mut std::process::Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// An ext4 filesystem on a loop device over a 256 MiB image file, mounted; unmounted and
+/// detached when dropped. Needs root (losetup, mkfs, mount).
+pub struct LoopMount {
+    pub device: String,
+    pub mount: PathBuf,
+    image: PathBuf,
+    /// Loop devices of earlier mounts (`remount`), detached on drop too.
+    earlier: Vec<String>,
+}
+
+impl LoopMount {
+    /// Makes `dir/disk.img`, a loop device over it with `sector`-byte logical sectors and
+    /// direct I/O, an ext4 filesystem on that, mounted at `dir/mnt`.
+    pub fn ext4(dir: &Path, sector: u32) -> Result<LoopMount, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not root: losetup and mount need root".into());
+        }
+        let image = dir.join("disk.img");
+        let file = std::fs::File::create(&image).map_err(|e| e.to_string())?;
+        file.set_len(256 * 1024 * 1024).map_err(|e| e.to_string())?;
+        let device = run(std::process::Command::new("losetup")
+            .args(["--sector-size", &sector.to_string(), "--direct-io=on"])
+            .args(["--find", "--show"])
+            .arg(&image))?;
+        let mount = dir.join("mnt");
+        std::fs::create_dir_all(&mount).map_err(|e| e.to_string())?;
+        let guard = LoopMount {
+            device: device.clone(),
+            mount: mount.clone(),
+            image: image.clone(),
+            earlier: Vec::new(),
+        };
+        run(std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "4096"])
+            .arg(&device))?;
+        run(std::process::Command::new("mount").arg(&device).arg(&mount))?;
+        Ok(guard)
+    }
+
+    /// Mounts the image again, as a machine would after a crash (ext4 replays its journal), on
+    /// a new loop device: the old mount is detached lazily, since descriptors of dropped stores
+    /// may still hold it (monoio closes files asynchronously).
+    pub fn remount(&mut self) -> Result<(), String> {
+        run(std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount))?;
+        let sector = run(std::process::Command::new("blockdev")
+            .arg("--getss")
+            .arg(&self.device))?;
+        let device = run(std::process::Command::new("losetup")
+            .args(["--sector-size", &sector, "--direct-io=on"])
+            .args(["--find", "--show"])
+            .arg(&self.image))?;
+        self.earlier
+            .push(std::mem::replace(&mut self.device, device.clone()));
+        run(std::process::Command::new("mount")
+            .arg(&device)
+            .arg(&self.mount))?;
+        Ok(())
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        // monoio closes files asynchronously, so descriptors of the dropped stores may still be
+        // open: fall back to a lazy unmount, which completes when they close (at exit at the
+        // latest), and the loop device (autoclear) goes with it.
+        let unmounted = std::process::Command::new("umount")
+            .arg(&self.mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.mount)
+                .status();
+        }
+        for device in self.earlier.iter().chain([&self.device]) {
+            let _ = std::process::Command::new("losetup")
+                .arg("-d")
+                .arg(device)
+                .status();
+        }
+    }
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn data(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
