@@ -5,6 +5,7 @@
 #
 #   bench/scripts/compare.sh [SECONDS_PER_RUN]      (LIST_1M=1 adds a 1,000,000-key listing)
 #   ONLY="put --obj.size 1MiB --concurrent 16" SERVERS="tessera s3s-fs" BASELINE=/tmp/old-tessera …
+#   REVERSE=1 …                                     (servers in the opposite order)
 #
 # Needs: cargo build --release -p tessera -p tessera-bench; s3s-fs (cargo install
 # s3s-fs@0.14.1 --features binary --locked); garage optional (cargo install garage@2.5.0
@@ -137,6 +138,13 @@ workloads=(
 [ -n "${LIST_1M:-}" ] && workloads+=("list --obj.size 1 --objects 1000000 --concurrent 8")
 # ONLY="get --obj.size 4KiB ..." runs that one workload instead.
 [ -n "${ONLY:-}" ] && workloads=("$ONLY")
+# REVERSE=1 runs the servers in the opposite order (whichever runs first in a session tends to
+# measure lower here): run a comparison both ways to see the order's effect.
+if [ -n "${REVERSE:-}" ]; then
+    reversed=()
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do reversed+=("${servers[$i]}"); done
+    servers=("${reversed[@]}")
+fi
 {
 echo "| server | workload | MiB/s | req/s | p50 ms | p99 ms | server CPU µs/req |"
 echo "|---|---|---|---|---|---|---|"
