@@ -49,6 +49,37 @@ async fn put_acl(
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
 }
 
+/// Uploads `data` as part 1 of upload `id` and completes it.
+async fn finish_in_one_part(s3: &Client, bucket: &str, key: &str, id: &str, data: &'static [u8]) {
+    let part = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part of {bucket}/{key}: {e:?}"));
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap_or_default())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete {bucket}/{key}: {e:?}"));
+}
+
 /// The (grantee, permission) pairs of an object's ACL, read by its owner.
 async fn object_grants(s3: &Client, bucket: &str, key: &str) -> Vec<(String, String)> {
     let acl = s3
@@ -664,34 +695,14 @@ async fn acl_documents_and_refusals() {
         .send()
         .await
         .unwrap();
-    let id = upload.upload_id().unwrap();
-    let part = s3
-        .upload_part()
-        .bucket(&b)
-        .key("mp")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"multipart bytes"))
-        .send()
-        .await
-        .unwrap();
-    s3.complete_multipart_upload()
-        .bucket(&b)
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    finish_in_one_part(
+        &s3,
+        &b,
+        "mp",
+        upload.upload_id().unwrap(),
+        b"multipart bytes",
+    )
+    .await;
     assert_eq!(
         raw.request("GET", &format!("/{b}/mp"), &[], b"").body,
         b"multipart bytes"
@@ -886,35 +897,14 @@ async fn writers_upload_in_parts_and_listings_name_each_upload_s_initiator() {
         Some(OTHER_ACCESS_KEY)
     );
     // The other user completes its upload; the object is the bucket owner's, private.
-    let id = theirs.upload_id().unwrap();
-    let part = other
-        .upload_part()
-        .bucket(&b)
-        .key("theirs")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"their parts"))
-        .send()
-        .await
-        .unwrap();
-    other
-        .complete_multipart_upload()
-        .bucket(&b)
-        .key("theirs")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    finish_in_one_part(
+        &other,
+        &b,
+        "theirs",
+        theirs.upload_id().unwrap(),
+        b"their parts",
+    )
+    .await;
     let got = s3
         .get_object()
         .bucket(&b)
