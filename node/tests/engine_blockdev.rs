@@ -125,11 +125,24 @@ fn block_and_directory_devices_store_reopen_and_survive_a_lost_device() {
         multipart(&store, "multi", &[data(1, 5 << 20), data(2, 12_345)])
             .await
             .unwrap();
-        // Many small commits: the 2 MiB journal slots rotate several times.
-        for i in 0..700 {
+        // Small PUTs go to the staging ring, which the mixed mirrors all keep (block devices
+        // in their label's ring region).
+        for i in 0..50 {
             put(&store, &format!("small{i}"), data(i, 100 + i as usize))
                 .await
                 .unwrap();
+        }
+        assert!(
+            store.stats.staged_commits.get() >= 50,
+            "staged on block mirrors"
+        );
+        // Many small commits, each destaged at once (one journal frame each): the 2 MiB
+        // journal slots rotate several times.
+        for i in 50..700 {
+            put(&store, &format!("small{i}"), data(i, 100 + i as usize))
+                .await
+                .unwrap();
+            store.flush_staged().await.unwrap();
         }
         assert!(
             store.journal_generation() >= 3,
@@ -137,13 +150,24 @@ fn block_and_directory_devices_store_reopen_and_survive_a_lost_device() {
             store.journal_generation()
         );
         read_back(&store, &objects).await;
+        // Last, small objects left staged: until a destage their records are only in the
+        // ring entries, so after the crash below only the ring (on the block devices' and the
+        // directory's regions) can bring them back.
+        for i in 0..20 {
+            put(&store, &format!("staged{i}"), data(1000 + i, 3000))
+                .await
+                .unwrap();
+        }
     });
     drop(rt);
     objects.push(("multi".into(), [data(1, 5 << 20), data(2, 12_345)].concat()));
     for i in 0..700u64 {
         objects.push((format!("small{i}"), data(i, 100 + i as usize)));
     }
-    // Reopen, as after a kill: no shutdown ran, recovery replays the journal.
+    for i in 0..20u64 {
+        objects.push((format!("staged{i}"), data(1000 + i, 3000)));
+    }
+    // Reopen, as after a kill: no shutdown ran, recovery replays the journal and the ring.
     let mut rt = runtime();
     rt.block_on(async {
         let store = open(geometry, &validate_paths(&paths, false));

@@ -9,8 +9,9 @@
 //! formatted.
 //!
 //! Layout, all offsets multiples of `BLOCK_BYTES`:
-//! `[label: 1 block][core 0: ckpt slot 0, ckpt slot 1, journal slot 0, journal slot 1]...
-//! [core cores-1: ...][core 0 data][core 1 data]...`. Generation G of a core's journal uses
+//! `[label: 1 block][core 0: ckpt slot 0, ckpt slot 1, journal slot 0, journal slot 1,
+//! staging ring]...[core cores-1: ...][core 0 data][core 1 data]...` (label version 1 has no
+//! staging ring; version 2 has one of `ring_bytes` per core). Generation G of a core's journal uses
 //! checkpoint slot G % 2 and journal slot G % 2, so writing generation G never touches the
 //! slots of generation G - 1 (the fallback while G's checkpoint is being written).
 //!
@@ -24,11 +25,13 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use super::aligned::AlignedBuf;
-use crate::constants::BLOCK_BYTES;
+use crate::constants::{BLOCK_BYTES, STAGE_RING_BYTES};
 
 pub const LABEL_MAGIC: u32 = u32::from_le_bytes(*b"TSBL");
-/// Version of the label and of the region layout it describes.
-pub const LABEL_VERSION: u16 = 1;
+/// Version of the label and of the region layout it describes: 2 has a staging ring per
+/// core; 1 (devices formatted before it, still read and used as they are) has none.
+pub const LABEL_VERSION: u16 = 2;
+const LABEL_VERSION_NO_RING: u16 = 1;
 /// Node ids are short hex strings; the label refuses anything longer.
 pub const NODE_ID_BYTES_MAX: usize = 256;
 /// Slots (checkpoint and journal) per core: two of each.
@@ -57,6 +60,8 @@ pub struct Label {
     /// later.
     pub data_offset: u64,
     pub data_bytes_per_core: u64,
+    /// Each core's staging ring, after its slots (`engine/stage.rs`); 0: none (version 1).
+    pub ring_bytes: u64,
 }
 
 /// What block 0 holds.
@@ -98,8 +103,13 @@ impl Label {
         if slot_bytes < SLOT_BYTES_MIN {
             return Err(too_small());
         }
-        let data_offset = BLOCK_BYTES + slots * slot_bytes;
-        let data_bytes_per_core = round_down_block((device_bytes - data_offset) / cores as u64);
+        // Every core gets a staging ring (taken from the data area: a device big enough for
+        // the slots always has room for it).
+        let ring_bytes = STAGE_RING_BYTES;
+        let data_offset = BLOCK_BYTES + slots * slot_bytes + cores as u64 * ring_bytes;
+        let data_bytes_per_core = device_bytes
+            .checked_sub(data_offset)
+            .map_or(0, |d| round_down_block(d / cores as u64));
         if data_bytes_per_core < DATA_BYTES_PER_CORE_MIN {
             return Err(too_small());
         }
@@ -111,6 +121,7 @@ impl Label {
             slot_bytes,
             data_offset,
             data_bytes_per_core,
+            ring_bytes,
         };
         assert!(label.check().is_ok(), "planned layout checks out");
         Ok(label)
@@ -124,11 +135,13 @@ impl Label {
             self.slot_bytes,
             self.data_offset,
             self.data_bytes_per_core,
+            self.ring_bytes,
         ]
         .iter()
         .all(|v| v.is_multiple_of(BLOCK_BYTES));
         let meta_end = slots
             .checked_mul(self.slot_bytes)
+            .and_then(|b| b.checked_add((self.cores as u64).checked_mul(self.ring_bytes)?))
             .and_then(|b| b.checked_add(BLOCK_BYTES));
         let data_end = (self.cores as u64)
             .checked_mul(self.data_bytes_per_core)
@@ -149,7 +162,17 @@ impl Label {
 
     fn core_meta_offset(&self, core: usize) -> u64 {
         assert!(core < self.cores as usize, "core {core} outside the label");
-        BLOCK_BYTES + core as u64 * SLOTS_PER_CORE * self.slot_bytes
+        BLOCK_BYTES + core as u64 * (SLOTS_PER_CORE * self.slot_bytes + self.ring_bytes)
+    }
+
+    /// (offset, length) of `core`'s staging ring, if the layout has one.
+    pub fn ring_region(&self, core: usize) -> Option<(u64, u64)> {
+        (self.ring_bytes > 0).then(|| {
+            (
+                self.core_meta_offset(core) + SLOTS_PER_CORE * self.slot_bytes,
+                self.ring_bytes,
+            )
+        })
     }
 
     /// (offset, length) of the checkpoint slot for generation `generation` of `core`.
@@ -176,12 +199,18 @@ impl Label {
     /// Block 0: see `docs/format.md` for the byte layout.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(BLOCK_BYTES as usize);
+        let version = if self.ring_bytes > 0 {
+            LABEL_VERSION
+        } else {
+            LABEL_VERSION_NO_RING
+        };
         out.extend_from_slice(&LABEL_MAGIC.to_le_bytes());
-        out.extend_from_slice(&LABEL_VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&self.cores.to_le_bytes());
         out.extend_from_slice(&self.slot.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        let ring_blocks = u32::try_from(self.ring_bytes / BLOCK_BYTES).expect("ring fits a u32");
+        out.extend_from_slice(&ring_blocks.to_le_bytes());
         for v in [
             self.device_bytes,
             BLOCK_BYTES,
@@ -220,9 +249,12 @@ impl Label {
         if crc32c::crc32c(&block[..n - 4]) != crc {
             return Block0::Damaged("label CRC mismatch".into());
         }
-        if u16_at(4) != Some(LABEL_VERSION) {
-            return Block0::Damaged(format!("label version {:?}", u16_at(4)));
-        }
+        let ring_blocks = field(12, 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let ring_bytes = match u16_at(4) {
+            Some(LABEL_VERSION) if ring_blocks > 0 => ring_blocks as u64 * BLOCK_BYTES,
+            Some(LABEL_VERSION_NO_RING) if ring_blocks == 0 => 0,
+            version => return Block0::Damaged(format!("label version {version:?}")),
+        };
         if u64_at(24) != Some(BLOCK_BYTES) {
             return Block0::Damaged(format!("block size {:?}", u64_at(24)));
         }
@@ -241,6 +273,7 @@ impl Label {
             slot_bytes: u64_at(32).unwrap_or(0),
             data_offset: u64_at(40).unwrap_or(0),
             data_bytes_per_core: u64_at(48).unwrap_or(0),
+            ring_bytes,
         };
         match label.check() {
             Ok(()) => Block0::Label(label),
@@ -338,6 +371,7 @@ mod tests {
                     regions.push(label.journal_slot(c, g));
                 }
                 regions.push(label.data_region(c));
+                regions.extend(label.ring_region(c));
             }
             regions.sort_unstable();
             assert!(regions[0].0 >= BLOCK_BYTES, "block 0 is the label's");
@@ -346,8 +380,27 @@ mod tests {
             }
             let (last, len) = regions[regions.len() - 1];
             assert!(last + len <= bytes);
-            assert_eq!(regions.len(), 5 * cores as usize);
+            assert_eq!(regions.len(), 6 * cores as usize, "a ring per core");
         }
+        // A device formatted before rings (version 1): its layout is read as it was.
+        let planned = Label::plan("n", 0, 2, GIB).unwrap();
+        let v1 = Label {
+            ring_bytes: 0,
+            data_offset: BLOCK_BYTES + 8 * planned.slot_bytes,
+            ..planned.clone()
+        };
+        let block = v1.encode();
+        assert_eq!(u16::from_le_bytes([block[4], block[5]]), 1);
+        assert_eq!(Label::decode(&block), Block0::Label(v1.clone()));
+        assert_eq!(v1.ring_region(1), None);
+        assert_eq!(v1.checkpoint_slot(1, 0).0, BLOCK_BYTES + 4 * v1.slot_bytes);
+        // Version and ring size must agree.
+        let mut bad = planned.encode();
+        bad[4] = 1;
+        let n = bad.len();
+        let crc = crc32c::crc32c(&bad[..n - 4]).to_le_bytes();
+        bad[n - 4..].copy_from_slice(&crc);
+        assert!(matches!(Label::decode(&bad), Block0::Damaged(_)));
         assert!(Label::plan("n", 0, 2, 8 << 20).is_err(), "too small");
         assert!(Label::plan(&"x".repeat(300), 0, 1, GIB).is_err());
     }

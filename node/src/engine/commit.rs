@@ -101,6 +101,9 @@ impl Pending {
 #[derive(Default)]
 pub struct Staged {
     records: Vec<Record>,
+    /// Encoded size of `records` (as in their entries' heads): what the next destage frame
+    /// carries, bounded by `StageRing::records_max`.
+    record_bytes: u64,
     stripes: HashMap<u64, PreparedStripe>,
 }
 
@@ -265,7 +268,10 @@ impl Store {
             // The entry's data: the packed stripe's (its objects' bytes, as packed).
             let data: &[u8] = if packed.is_some() { &pack } else { &[] };
             match head {
-                Some((head, records)) if StageRing::can_hold(head.len() + data.len()) => {
+                Some((head, records))
+                    if StageRing::can_hold(head.len() + data.len())
+                        && head.len() as u64 <= ring.records_max() =>
+                {
                     self.run_staged(accepted, packed, records, &head, data)
                         .await;
                     self.rotate_if_due().await;
@@ -370,7 +376,9 @@ impl Store {
         let Some(ring) = &self.stage else {
             unreachable!("run_staged is called only with a staging ring");
         };
-        if !ring.fits(head.len() + data.len()) {
+        let records_over =
+            self.commit.staged.borrow().record_bytes + head.len() as u64 > ring.records_max();
+        if !ring.fits(head.len() + data.len()) || records_over {
             if let Err(e) = self.destage().await {
                 self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
                 return;
@@ -402,6 +410,7 @@ impl Store {
         {
             let mut staged = self.commit.staged.borrow_mut();
             staged.records.extend(records.iter().cloned());
+            staged.record_bytes += head.len() as u64;
             if let Some((id, prepared)) = packed {
                 staged.stripes.insert(id, prepared);
             }
@@ -443,7 +452,10 @@ impl Store {
         let Some(ring) = &self.stage else {
             return;
         };
-        if self.commit.destaging.get() || ring.used_bytes() < STAGE_RING_BYTES / 2 {
+        let records_half = self.commit.staged.borrow().record_bytes >= ring.records_max() / 2;
+        if self.commit.destaging.get()
+            || (ring.used_bytes() < STAGE_RING_BYTES / 2 && !records_half)
+        {
             return;
         }
         self.commit.destaging.set(true);
@@ -484,7 +496,11 @@ impl Store {
         if ring.nothing_done_since(self.index.borrow().stage) {
             return Ok(());
         }
-        let records = std::mem::take(&mut self.commit.staged.borrow_mut().records);
+        let (records, record_bytes) = {
+            let mut staged = self.commit.staged.borrow_mut();
+            let bytes = std::mem::take(&mut staged.record_bytes);
+            (std::mem::take(&mut staged.records), bytes)
+        };
         let (ids, live): (Vec<u64>, Vec<u64>) = {
             let staged = self.commit.staged.borrow();
             let index = self.index.borrow();
@@ -507,6 +523,7 @@ impl Store {
             let newer = std::mem::take(&mut staged.records);
             staged.records = records;
             staged.records.extend(newer);
+            staged.record_bytes += record_bytes;
             return Err(e);
         }
         ring.destaged(mark);

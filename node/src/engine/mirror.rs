@@ -159,6 +159,21 @@ fn read_slot_frames(
 }
 
 impl MirrorLoc {
+    /// Where this mirror keeps `core`'s staging ring, if it has a place for one (a block
+    /// device formatted before rings has none).
+    pub fn ring_place(&self, core: usize) -> Option<super::stage::RingPlace> {
+        match self {
+            MirrorLoc::Dir(dir) => Some(super::stage::RingPlace::Dir(dir.clone())),
+            MirrorLoc::Block { path, label } => label
+                .ring_region(core)
+                .filter(|&(_, len)| len == crate::constants::STAGE_RING_BYTES)
+                .map(|(offset, _)| super::stage::RingPlace::Block {
+                    path: path.clone(),
+                    offset,
+                }),
+        }
+    }
+
     /// Generations of the checkpoints this mirror holds for `core`, ascending. A directory
     /// lists its files (checked when read); a block device reports only checkpoints that
     /// check out (see the module invariant).

@@ -20,10 +20,13 @@
 //! records after the journal's, and writes their stripes home again from the data bytes
 //! (`Store::open`).
 //!
+//! Where a ring lives (`RingPlace`): `core-C.stage` in a directory device, or the region a
+//! block device's label (version 2) keeps for it after the core's slots.
+//!
 //! Invariants: an entry is acknowledged only after one mirror wrote it durably; a mirror that
 //! fails a write is dropped; an entry never overwrites one not yet destaged; a sequence is
 //! used once (a failed entry is skipped by the mark of the destage that follows it). The ring
-//! exists only when every journal mirror is a directory device.
+//! exists only when every journal mirror has a place for it.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -50,6 +53,30 @@ pub const STAGE_GENERATION: u64 = u64::MAX;
 
 fn ring_path(dir: &Path, core: usize) -> PathBuf {
     dir.join(format!("core-{core}.stage"))
+}
+
+/// Where one mirror keeps a core's ring: `STAGE_RING_BYTES` from `offset` of a file.
+#[derive(Clone, Debug)]
+pub enum RingPlace {
+    /// `core-C.stage` in a directory device's `tessera` directory (created on first use).
+    Dir(PathBuf),
+    /// A block device's ring region (`blockdev::Label::ring_region`).
+    Block { path: PathBuf, offset: u64 },
+}
+
+impl RingPlace {
+    /// The whole ring's bytes, for recovery; `None` if it cannot be read.
+    fn read(&self, core: usize) -> Option<Vec<u8>> {
+        match self {
+            RingPlace::Dir(dir) => fs::read(ring_path(dir, core)).ok(),
+            RingPlace::Block { path, offset } => {
+                let device = super::blockdev::open_direct(path, 0).ok()?;
+                let bytes =
+                    super::blockdev::read_direct(&device, *offset, STAGE_RING_BYTES as usize);
+                bytes.ok().map(|b| b.as_slice().to_vec())
+            }
+        }
+    }
 }
 
 /// Bytes an entry with a payload of `payload_bytes` occupies in the ring.
@@ -79,6 +106,8 @@ pub fn decode_payload(payload: &[u8]) -> Option<(Vec<Record>, &[u8])> {
 struct RingMirror {
     dev: u16,
     file: monoio::fs::File,
+    /// Where the ring starts in `file`.
+    base: u64,
     failed: Cell<bool>,
 }
 
@@ -89,6 +118,8 @@ pub struct StageRing {
     salt: u64,
     /// Where the next entry goes.
     head: Cell<u64>,
+    /// Bytes of staged records a destage frame may carry (`new`).
+    records_max: u64,
     /// The sequence of the next entry.
     next_seq: Cell<u64>,
     /// Sequence and offset just past the last entry whose batch is done (acknowledged, or
@@ -101,11 +132,25 @@ pub struct StageRing {
     tail_seq: Cell<u64>,
 }
 
-/// Opens (creating and zero-filling if needed, so that entries are overwrites and cost no
-/// filesystem metadata) the ring file of `core` in each mirror directory.
-pub fn open_files(core: usize, dirs: &[(u16, PathBuf)]) -> Result<Vec<(u16, fs::File)>, String> {
-    let mut out = Vec::with_capacity(dirs.len());
-    for (dev, dir) in dirs {
+/// An open ring: its device, file, and where the ring starts in the file.
+pub type RingFile = (u16, fs::File, u64);
+
+/// Opens `core`'s ring at each place, with O_DIRECT | O_DSYNC: a directory's ring file is
+/// created and zero-filled first if needed (so that entries are overwrites and cost no
+/// filesystem metadata); a block device's region is used as it is (entries are told from old
+/// bytes by their salt and CRC).
+pub fn open_files(core: usize, places: &[(u16, RingPlace)]) -> Result<Vec<RingFile>, String> {
+    let mut out = Vec::with_capacity(places.len());
+    for (dev, place) in places {
+        let dir = match place {
+            RingPlace::Dir(dir) => dir,
+            RingPlace::Block { path, offset } => {
+                let file = super::blockdev::open_direct(path, libc::O_DSYNC)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                out.push((*dev, file, *offset));
+                continue;
+            }
+        };
         let path = ring_path(dir, core);
         let ready = fs::metadata(&path).is_ok_and(|m| m.len() == STAGE_RING_BYTES);
         if !ready {
@@ -140,7 +185,7 @@ pub fn open_files(core: usize, dirs: &[(u16, PathBuf)]) -> Result<Vec<(u16, fs::
                 libc::POSIX_FADV_DONTNEED,
             );
         }
-        out.push((*dev, file));
+        out.push((*dev, file, 0));
     }
     Ok(out)
 }
@@ -152,13 +197,13 @@ pub fn open_files(core: usize, dirs: &[(u16, PathBuf)]) -> Result<Vec<(u16, fs::
 /// sequence or another salt and ends the run; so does a torn one.
 pub fn recover(
     core: usize,
-    dirs: &[PathBuf],
+    places: &[RingPlace],
     mark: StageMarkState,
 ) -> Result<Vec<Entry>, StorageError> {
     let block = BLOCK_BYTES as usize;
     let mut best: Vec<Vec<u8>> = Vec::new();
-    for dir in dirs {
-        let Ok(bytes) = fs::read(ring_path(dir, core)) else {
+    for place in places {
+        let Some(bytes) = place.read(core) else {
             continue;
         };
         let entry_at = |pos: usize, seq: u64| {
@@ -286,17 +331,22 @@ pub fn write_home(
 
 impl StageRing {
     /// The ring over `files` (from `open_files`), empty, its next entry sequence `next_seq`.
+    /// `records_max`: bytes of records the ring may hold before a destage, so that the
+    /// destage's journal frame fits the journal (a block device's slot; `u64::MAX` when every
+    /// mirror is a directory).
     pub fn new(
         core: usize,
-        files: Vec<(u16, fs::File)>,
+        files: Vec<RingFile>,
         next_seq: u64,
+        records_max: u64,
     ) -> Result<StageRing, StorageError> {
         let mut mirrors = Vec::with_capacity(files.len());
-        for (dev, file) in files {
+        for (dev, file, base) in files {
             match monoio::fs::File::from_std(file) {
                 Ok(file) => mirrors.push(RingMirror {
                     dev,
                     file,
+                    base,
                     failed: Cell::new(false),
                 }),
                 Err(e) => eprintln!("level=error msg=\"staging ring mirror failed at start\" core={core} dev={dev} err=\"{e}\""),
@@ -311,6 +361,7 @@ impl StageRing {
             // Never the journal's marker value, never 0 (an all-zero header).
             salt: rand::random::<u64>().clamp(1, STAGE_GENERATION - 1),
             head: Cell::new(0),
+            records_max,
             next_seq: Cell::new(next_seq),
             done_seq: Cell::new(next_seq),
             done_offset: Cell::new(0),
@@ -375,6 +426,11 @@ impl StageRing {
         self.place(entry_bytes(payload_bytes)).is_some()
     }
 
+    /// Bytes of staged records a destage may carry at most.
+    pub fn records_max(&self) -> u64 {
+        self.records_max
+    }
+
     /// Whether an entry with this payload fits an empty ring.
     pub fn can_hold(payload_bytes: usize) -> bool {
         entry_bytes(payload_bytes) <= STAGE_RING_BYTES
@@ -404,7 +460,8 @@ impl StageRing {
             .filter(|m| !m.failed.get())
             .map(|mirror| {
                 let slice = ShardSlice::new(buf.clone(), 0, len as usize);
-                async move { (mirror, mirror.file.write_all_at(slice, offset).await.0) }
+                let at = mirror.base + offset;
+                async move { (mirror, mirror.file.write_all_at(slice, at).await.0) }
             });
         let results = futures::future::join_all(writes).await;
         super::journal::settle_mirror_writes(
@@ -500,6 +557,7 @@ mod tests {
             offset: (slot * block) as u64,
             salt: SALT,
         };
+        let (pa, pb) = (RingPlace::Dir(a.clone()), RingPlace::Dir(b.clone()));
         // Mirror a: 10, 11, 12 from slot 5; mirror b: 10, 11, then an entry of an earlier lap.
         let mut ring_a = ring(&[(5, SALT, 10), (6, SALT, 11), (7, SALT, 12)]);
         fs::write(ring_path(&a, 3), &ring_a).unwrap();
@@ -508,26 +566,26 @@ mod tests {
             ring(&[(5, SALT, 10), (6, SALT, 11), (7, SALT, 4)]),
         )
         .unwrap();
-        let got = recover(3, &[b.clone(), a.clone()], mark(10, 5)).unwrap();
+        let got = recover(3, &[pb.clone(), pa.clone()], mark(10, 5)).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[2].0, vec![Record::Delete { key: vec![12] }]);
         assert_eq!(got[2].1, vec![12u8; 100]);
         // From a later mark, or under another salt, nothing matches.
-        assert!(recover(3, &[a.clone(), b.clone()], mark(13, 8))
+        assert!(recover(3, &[pa.clone(), pb.clone()], mark(13, 8))
             .unwrap()
             .is_empty());
         let other = StageMarkState {
             salt: SALT + 1,
             ..mark(10, 5)
         };
-        assert!(recover(3, std::slice::from_ref(&a), other)
+        assert!(recover(3, std::slice::from_ref(&pa), other)
             .unwrap()
             .is_empty());
         // A torn entry ends the run.
         ring_a[7 * block + 40] ^= 1;
         fs::write(ring_path(&a, 3), &ring_a).unwrap();
         assert_eq!(
-            recover(3, std::slice::from_ref(&a), mark(10, 5))
+            recover(3, std::slice::from_ref(&pa), mark(10, 5))
                 .unwrap()
                 .len(),
             2
@@ -541,7 +599,7 @@ mod tests {
             (10, SALT + 7, 11),
         ]);
         fs::write(ring_path(&a, 3), &wrapped).unwrap();
-        let got = recover(3, std::slice::from_ref(&a), mark(10, 9)).unwrap();
+        let got = recover(3, std::slice::from_ref(&pa), mark(10, 9)).unwrap();
         assert_eq!(
             got.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
             vec![

@@ -10,7 +10,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -165,7 +164,8 @@ pub struct Store {
     pub(super) allocs: RefCell<Vec<Allocator>>,
     pub(super) journal: RefCell<Rc<Journal>>,
     /// Where batches of small objects become durable (`stage.rs`); `None` when a journal
-    /// mirror is a block device, or with `TESSERA_STAGING=off`.
+    /// mirror has no place for it (a block device formatted before rings: label version 1),
+    /// or with `TESSERA_STAGING=off`.
     pub(super) stage: Option<StageRing>,
     pub(super) commit: CommitQueue,
     pub(super) reclaim: RefCell<Reclaim>,
@@ -269,7 +269,16 @@ impl Store {
         // Created before the checkpoint, which records the ring's new salt.
         let stage = match ring {
             Some((files, _)) if !files.is_empty() => {
-                let ring = StageRing::new(core, files, index.stage.next_seq)?;
+                // A destage frame must fit a block device's journal slot, with room to spare.
+                let records_max = mirror_devs
+                    .iter()
+                    .filter_map(|(_, loc)| match loc {
+                        MirrorLoc::Block { label, .. } => Some(label.slot_bytes / 4),
+                        MirrorLoc::Dir(_) => None,
+                    })
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let ring = StageRing::new(core, files, index.stage.next_seq, records_max)?;
                 index.apply(ring.mark().into_record());
                 Some(ring)
             }
@@ -320,30 +329,28 @@ impl Store {
         Ok(store)
     }
 
-    /// When every journal mirror is a directory: replays the entries recovery finds in the
-    /// staging ring into `index`, and opens the ring's files (none with
-    /// `TESSERA_STAGING=off`). Returns the files and the replayed packed stripes' data
-    /// (id → bytes), to be written home before the new checkpoint marks the ring past them.
+    /// When every journal mirror has a place for a staging ring (a directory, or a block
+    /// device with a version 2 label): replays the entries recovery finds in the ring into
+    /// `index`, and opens the ring (no files with `TESSERA_STAGING=off`). Returns the files and
+    /// the replayed packed stripes' data (id → bytes), to be written home before the new
+    /// checkpoint marks the ring past them.
     #[allow(clippy::type_complexity)]
     fn recover_stage(
         core: usize,
         mirror_devs: &[(u16, MirrorLoc)],
         index: &mut Index,
-    ) -> Result<Option<(Vec<(u16, std::fs::File)>, HashMap<u64, Vec<u8>>)>, StorageError> {
-        let dirs: Option<Vec<(u16, PathBuf)>> = mirror_devs
+    ) -> Result<Option<(Vec<stage::RingFile>, HashMap<u64, Vec<u8>>)>, StorageError> {
+        let places: Option<Vec<(u16, stage::RingPlace)>> = mirror_devs
             .iter()
-            .map(|(dev, loc)| match loc {
-                MirrorLoc::Dir(path) => Some((*dev, path.clone())),
-                MirrorLoc::Block { .. } => None,
-            })
+            .map(|(dev, loc)| loc.ring_place(core).map(|place| (*dev, place)))
             .collect();
-        let Some(dirs) = dirs.filter(|d| !d.is_empty()) else {
+        let Some(places) = places.filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
-        let paths: Vec<PathBuf> = dirs.iter().map(|(_, p)| p.clone()).collect();
+        let only_places: Vec<stage::RingPlace> = places.iter().map(|(_, p)| p.clone()).collect();
         let mark = index.stage;
         let first = mark.next_seq;
-        let entries = stage::recover(core, &paths, mark)?;
+        let entries = stage::recover(core, &only_places, mark)?;
         let mut data_of = HashMap::new();
         if !entries.is_empty() {
             eprintln!(
@@ -371,7 +378,7 @@ impl Store {
         if std::env::var("TESSERA_STAGING").is_ok_and(|v| v == "off") {
             return Ok(Some((Vec::new(), data_of)));
         }
-        let files = match stage::open_files(core, &dirs) {
+        let files = match stage::open_files(core, &places) {
             Ok(files) => files,
             Err(e) if data_of.is_empty() && replayed == 0 => {
                 eprintln!("level=warn msg=\"staging ring unavailable; small objects are committed without it\" core={core} err=\"{e}\"");
