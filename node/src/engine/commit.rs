@@ -102,7 +102,7 @@ impl Pending {
 pub struct Staged {
     records: Vec<Record>,
     /// Encoded size of `records` (as in their entries' heads): what the next destage frame
-    /// carries, bounded by `StageRing::records_max`.
+    /// carries, bounded by `Store::stage_records_max`.
     record_bytes: u64,
     stripes: HashMap<u64, PreparedStripe>,
 }
@@ -270,7 +270,7 @@ impl Store {
             match head {
                 Some((head, records))
                     if StageRing::can_hold(head.len() + data.len())
-                        && head.len() as u64 <= ring.records_max() =>
+                        && head.len() as u64 <= self.stage_records_max() =>
                 {
                     self.run_staged(accepted, packed, records, &head, data)
                         .await;
@@ -350,6 +350,13 @@ impl Store {
         self.rotate_if_due().await;
     }
 
+    /// Bytes of staged records a destage may carry: a quarter of what one journal generation
+    /// holds, so that the destage's frame fits a block device's slot with room to spare
+    /// (unbounded when every mirror is a directory).
+    fn stage_records_max(&self) -> u64 {
+        self.journal.borrow().capacity_bytes() / 4
+    }
+
     /// Rotates the journal at the configured size, or at half a bounded slot so that a batch
     /// rarely has to rotate before its own frame.
     async fn rotate_if_due(self: &Rc<Self>) {
@@ -377,7 +384,7 @@ impl Store {
             unreachable!("run_staged is called only with a staging ring");
         };
         let records_over =
-            self.commit.staged.borrow().record_bytes + head.len() as u64 > ring.records_max();
+            self.commit.staged.borrow().record_bytes + head.len() as u64 > self.stage_records_max();
         if !ring.fits(head.len() + data.len()) || records_over {
             if let Err(e) = self.destage().await {
                 self.fail_batch(accepted, packed.map(|(_, p)| p.stripe), e);
@@ -452,7 +459,7 @@ impl Store {
         let Some(ring) = &self.stage else {
             return;
         };
-        let records_half = self.commit.staged.borrow().record_bytes >= ring.records_max() / 2;
+        let records_half = self.commit.staged.borrow().record_bytes >= self.stage_records_max() / 2;
         if self.commit.destaging.get()
             || (ring.used_bytes() < STAGE_RING_BYTES / 2 && !records_half)
         {

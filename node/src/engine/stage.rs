@@ -118,8 +118,6 @@ pub struct StageRing {
     salt: u64,
     /// Where the next entry goes.
     head: Cell<u64>,
-    /// Bytes of staged records a destage frame may carry (`new`).
-    records_max: u64,
     /// The sequence of the next entry.
     next_seq: Cell<u64>,
     /// Sequence and offset just past the last entry whose batch is done (acknowledged, or
@@ -331,14 +329,10 @@ pub fn write_home(
 
 impl StageRing {
     /// The ring over `files` (from `open_files`), empty, its next entry sequence `next_seq`.
-    /// `records_max`: bytes of records the ring may hold before a destage, so that the
-    /// destage's journal frame fits the journal (a block device's slot; `u64::MAX` when every
-    /// mirror is a directory).
     pub fn new(
         core: usize,
         files: Vec<RingFile>,
         next_seq: u64,
-        records_max: u64,
     ) -> Result<StageRing, StorageError> {
         let mut mirrors = Vec::with_capacity(files.len());
         for (dev, file, base) in files {
@@ -361,7 +355,6 @@ impl StageRing {
             // Never the journal's marker value, never 0 (an all-zero header).
             salt: rand::random::<u64>().clamp(1, STAGE_GENERATION - 1),
             head: Cell::new(0),
-            records_max,
             next_seq: Cell::new(next_seq),
             done_seq: Cell::new(next_seq),
             done_offset: Cell::new(0),
@@ -424,11 +417,6 @@ impl StageRing {
     /// Whether an entry with this payload fits now.
     pub fn fits(&self, payload_bytes: usize) -> bool {
         self.place(entry_bytes(payload_bytes)).is_some()
-    }
-
-    /// Bytes of staged records a destage may carry at most.
-    pub fn records_max(&self) -> u64 {
-        self.records_max
     }
 
     /// Whether an entry with this payload fits an empty ring.

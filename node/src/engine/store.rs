@@ -269,16 +269,7 @@ impl Store {
         // Created before the checkpoint, which records the ring's new salt.
         let stage = match ring {
             Some((files, _)) if !files.is_empty() => {
-                // A destage frame must fit a block device's journal slot, with room to spare.
-                let records_max = mirror_devs
-                    .iter()
-                    .filter_map(|(_, loc)| match loc {
-                        MirrorLoc::Block { label, .. } => Some(label.slot_bytes / 4),
-                        MirrorLoc::Dir(_) => None,
-                    })
-                    .min()
-                    .unwrap_or(u64::MAX);
-                let ring = StageRing::new(core, files, index.stage.next_seq, records_max)?;
+                let ring = StageRing::new(core, files, index.stage.next_seq)?;
                 index.apply(ring.mark().into_record());
                 Some(ring)
             }
