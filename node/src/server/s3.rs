@@ -594,30 +594,7 @@ fn get_bucket_acl(req: &Request<'_>) -> Result<Response, S3Error> {
 async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
     let name = require_bucket(req)?;
     let owner = bucket_owner(req, &name);
-    let verifier = Verifier::new(req.head, req.auth.payload)?;
-    let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
-    let has_body = !body.iter().all(u8::is_ascii_whitespace);
-    let acl = match (req.head.header("x-amz-acl"), has_body) {
-        (Some(_), true) => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::UnexpectedContent,
-                "This request does not support content with the x-amz-acl header",
-            ))
-        }
-        (Some(value), false) => CannedAcl::parse(value).ok_or_else(|| {
-            S3Error::with_message(
-                S3ErrorCode::InvalidArgument,
-                format!("{value} is not a canned bucket ACL"),
-            )
-        })?,
-        (None, true) => CannedAcl::from_grants(&xml::parse_access_control_policy(&body)?, &owner)?,
-        (None, false) => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::MissingSecurityHeader,
-                "Your request was missing a required header: x-amz-acl",
-            ))
-        }
-    };
+    let acl = acl_to_set(req, conn, &owner).await?;
     expect_done(
         req.ctx
             .mesh
@@ -633,6 +610,37 @@ async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
     Ok(Response::new(200))
 }
 
+/// The canned ACL a PutBucketAcl or PutObjectAcl sets: its `x-amz-acl`, or its
+/// `AccessControlPolicy` body when that equals a canned ACL's grants for `owner` (other
+/// grants: `501`). Both, or neither, is an error, as on S3.
+async fn acl_to_set(
+    req: &mut Request<'_>,
+    conn: &mut Conn,
+    owner: &str,
+) -> Result<CannedAcl, S3Error> {
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
+    let has_body = !body.iter().all(u8::is_ascii_whitespace);
+    match (req.head.header("x-amz-acl"), has_body) {
+        (Some(_), true) => Err(S3Error::with_message(
+            S3ErrorCode::UnexpectedContent,
+            "This request does not support content with the x-amz-acl header",
+        )),
+        // `features::check` refused the values Tessera does not keep.
+        (Some(value), false) => CannedAcl::parse(value).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("{value} is not a canned ACL"),
+            )
+        }),
+        (None, true) => CannedAcl::from_grants(&xml::parse_access_control_policy(&body)?, owner),
+        (None, false) => Err(S3Error::with_message(
+            S3ErrorCode::MissingSecurityHeader,
+            "Your request was missing a required header: x-amz-acl",
+        )),
+    }
+}
+
 /// PutObjectAcl: sets the object's canned ACL, from `x-amz-acl` or from an
 /// `AccessControlPolicy` body whose grants are exactly one canned ACL's (the owner being the
 /// bucket's); other grants answer `501 NotImplemented`. The object's data, ETag and
@@ -640,28 +648,7 @@ async fn put_bucket_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
 async fn put_object_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
     let (bucket, key) = bucket_key(req)?;
     let owner = bucket_owner(req, &bucket);
-    let verifier = Verifier::new(req.head, req.auth.payload)?;
-    let body = body::read_small(conn, &mut req.body, verifier, xml::ACL_BODY_MAX_BYTES).await?;
-    let has_body = !body.iter().all(u8::is_ascii_whitespace);
-    let acl = match (req.head.header("x-amz-acl"), has_body) {
-        (Some(_), true) => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::UnexpectedContent,
-                "This request does not support content with the x-amz-acl header",
-            ))
-        }
-        // `features::check` refused the values Tessera does not keep.
-        (Some(_), false) => requested_acl(req.head),
-        (None, true) => {
-            CannedAcl::from_grants(&xml::parse_access_control_policy(&body)?, &owner)?.code()
-        }
-        (None, false) => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::MissingSecurityHeader,
-                "Your request was missing a required header: x-amz-acl",
-            ))
-        }
-    };
+    let acl = acl_to_set(req, conn, &owner).await?.code();
     let owner_core = req.ctx.owner_of(&key);
     expect_done(
         req.ctx
