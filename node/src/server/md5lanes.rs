@@ -1,16 +1,16 @@
-//! MD5 of the concurrent uploads on one core, computed together in SIMD lanes.
+//! MD5 of the concurrent uploads on one core, computed together.
 //!
 //! A PUT's ETag is the MD5 of its body, and MD5 is one dependent chain of 64-byte blocks: one
-//! stream runs at ~0.6 GB/s on a core whatever the CPU, which made it half of the node's CPU
+//! stream runs at ~0.8 GB/s on a core whatever the CPU, which made it half of the node's CPU
 //! on large PUTs. The uploads in flight on a core are independent streams, so their blocks
-//! can share SIMD lanes (8 with AVX2, 16 with AVX-512; `md5_many`). Each core has one worker
-//! task; an upload hands it chunks (reference-counted `Bytes`, no copy) and goes on reading
-//! its socket; the worker hashes the front chunk of every stream that has one in a single
-//! `update_many` call. Narrow batches gain nothing (fewer than 8 lanes hash no faster than
-//! one stream at a time), so the worker waits for a wide one: it runs when every open stream
-//! (or `WIDE` of them) has a chunk queued, or `BATCH_WAIT` after the first chunk was queued —
-//! a bound on the latency it adds (an upload alone on its core never waits). Nothing waits for an idle
-//! client: one that stalls holds at most `MAX_QUEUED` chunks until its body times out.
+//! are hashed together (`md5kernel`: 2–4 streams interleaved in scalar registers for about
+//! the cost of one, 5 or more in AVX-512 lanes). Each core has one worker task; an upload
+//! hands it chunks (reference-counted `Bytes`, no copy) and goes on reading its socket; the
+//! worker hashes the front chunk of every stream that has one in a single `update_many`
+//! call. It runs when every open stream (or `WIDE` of them) has a chunk queued, or
+//! `BATCH_WAIT` after the first chunk was queued — a bound on the latency it adds (an upload
+//! alone on its core never waits). Nothing waits for an idle client: one that stalls holds
+//! at most `MAX_QUEUED` chunks until its body times out.
 //!
 //! Invariants: a stream's chunks are hashed in the order given; at most `MAX_QUEUED` chunks
 //! wait per stream (the upload waits before queueing more, so memory stays bounded);
@@ -24,24 +24,22 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::md5kernel::{self, Md5};
 use bytes::Bytes;
-use md5_many::{Md5Many, Md5State};
 
 /// Chunks that may wait per stream before its upload must wait (4 × 256 KiB: a 1 MiB PUT is
 /// read whole before its upload waits on the worker).
 const MAX_QUEUED: usize = 4;
 /// How long queued chunks may wait for a wider batch.
 const BATCH_WAIT: std::time::Duration = std::time::Duration::from_micros(1500);
-/// The widest SIMD group `hash_batch` pads to (AVX-512: 16 lanes of 32 bits).
-const MAX_LANES: usize = 16;
-/// A batch this wide is run at once (the widest `md5_many` kernel).
+/// A batch this wide is run at once (the widest `md5kernel` kernel).
 const WIDE: usize = 16;
 /// Streams hashed in one `update_many` call at most.
 const MAX_BATCH: usize = 32;
 
 #[derive(Default)]
 struct Slot {
-    state: Md5State,
+    state: Md5,
     queue: VecDeque<Bytes>,
     /// The upload waiting for room in `queue` or for it to drain.
     waiter: Option<Waker>,
@@ -102,7 +100,7 @@ impl Stream {
             };
             let s = &mut i.slots[slot];
             debug_assert!(!s.live && s.queue.is_empty());
-            s.state = Md5State::new();
+            s.state = Md5::new();
             s.live = true;
             i.live += 1;
             slot
@@ -215,34 +213,6 @@ impl Future for YieldNow {
     }
 }
 
-/// Hashes `inputs[n]` into `states[n]`. `md5_many` is fast only at its native width
-/// (measured on AVX-512, 256 KiB chunks: one stream 0.92 GB/s, 16 lanes 6.4 GB/s, but 6 lanes
-/// 0.26 GB/s through a generic path), so a group of 3 or more streams is padded to the native
-/// width with throwaway lanes: one 16-lane call costs less than three streams one at a time.
-/// Groups of 1 or 2 (or a CPU with fewer than 8 lanes) are hashed one stream at a time.
-fn hash_batch(engine: Md5Many, states: &mut [Md5State], inputs: &[&[u8]]) {
-    const PAD_MIN: usize = 3;
-    debug_assert_eq!(states.len(), inputs.len());
-    let lanes = engine.lanes().min(MAX_LANES);
-    for (states, inputs) in states.chunks_mut(lanes).zip(inputs.chunks(lanes)) {
-        let n = states.len();
-        if lanes < 8 || n < PAD_MIN {
-            for (state, input) in states.iter_mut().zip(inputs) {
-                state.update(input);
-            }
-        } else if n == lanes {
-            engine.update_many(states, inputs);
-        } else {
-            let mut padded_states = [Md5State::new(); MAX_LANES];
-            let mut padded_inputs = [inputs[0]; MAX_LANES];
-            padded_states[..n].copy_from_slice(states);
-            padded_inputs[..n].copy_from_slice(inputs);
-            engine.update_many(&mut padded_states[..lanes], &padded_inputs[..lanes]);
-            states.copy_from_slice(&padded_states[..n]);
-        }
-    }
-}
-
 /// Marks the worker gone when its task is dropped (its runtime ended), so a later runtime on
 /// the same thread starts a new one.
 struct WorkerGuard(Rc<RefCell<Inner>>);
@@ -258,9 +228,8 @@ impl Drop for WorkerGuard {
 
 async fn worker(inner: Rc<RefCell<Inner>>) {
     let _guard = WorkerGuard(Rc::clone(&inner));
-    let engine = Md5Many::new();
     let mut ids: Vec<usize> = Vec::with_capacity(MAX_BATCH);
-    let mut states: Vec<Md5State> = Vec::with_capacity(MAX_BATCH);
+    let mut states: Vec<Md5> = Vec::with_capacity(MAX_BATCH);
     let mut chunks: Vec<Bytes> = Vec::with_capacity(MAX_BATCH);
     loop {
         poll_fn(|cx| {
@@ -306,7 +275,7 @@ async fn worker(inner: Rc<RefCell<Inner>>) {
         }
         {
             let inputs: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
-            hash_batch(engine, &mut states, &inputs);
+            md5kernel::update_many(&mut states, &inputs);
         }
         let mut i = inner.borrow_mut();
         i.batches += 1;
@@ -343,33 +312,6 @@ mod tests {
             h.update(p);
         }
         h.finalize().into()
-    }
-
-    #[test]
-    fn batches_of_every_width_hash_like_one_at_a_time() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let engine = Md5Many::new();
-        for width in 1..=(2 * MAX_LANES + 3) {
-            let mut states = vec![Md5State::new(); width];
-            let mut wanted: Vec<Vec<Vec<u8>>> = vec![Vec::new(); width];
-            for _round in 0..3 {
-                let chunks: Vec<Vec<u8>> = (0..width)
-                    .map(|_| {
-                        let len = rng.gen_range(0..5000);
-                        (0..len).map(|_| rng.gen()).collect()
-                    })
-                    .collect();
-                let inputs: Vec<&[u8]> = chunks.iter().map(|c| c.as_slice()).collect();
-                hash_batch(engine, &mut states, &inputs);
-                for (w, c) in wanted.iter_mut().zip(chunks) {
-                    w.push(c);
-                }
-            }
-            for (state, parts) in states.iter().zip(&wanted) {
-                assert_eq!(state.finalize(), reference(parts), "width {width}");
-            }
-        }
     }
 
     #[test]
