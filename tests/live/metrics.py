@@ -62,6 +62,15 @@ check(written - written_before >= 5 * len(body), "device bytes written (with par
 check(get(after, "tessera_index_entries") == get(before, "tessera_index_entries") + 5, "index entries")
 check(get(after, "tessera_index_memory_bytes") > get(before, "tessera_index_memory_bytes"), "index memory estimate grew")
 check(get(after, "tessera_commits_total") > get(before, "tessera_commits_total"), "group commits")
+for name in ("tessera_commit_duration_seconds", "tessera_fsync_duration_seconds"):
+    moved = get(after, f"{name}_count") - get(before, f"{name}_count")
+    check(moved >= 1, f"{name} recorded the PUTs' commits ({moved:.0f})")
+    check(get(after, f'{name}_bucket{{le="+Inf"}}') == get(after, f"{name}_count"), f"{name} +Inf bucket = count")
+    check(get(after, f"{name}_sum") > 0, f"{name} sum")
+# Each durable commit fdatasyncs the devices its stripes went to: at least k of them per PUT's commit.
+fsyncs = get(after, "tessera_fsyncs_total") - get(before, "tessera_fsyncs_total")
+synced = get(after, "tessera_fsync_duration_seconds_count") - get(before, "tessera_fsync_duration_seconds_count")
+check(synced == fsyncs, f"one fsync latency per fsync counted ({synced:.0f} = {fsyncs:.0f})")
 # A small object goes through the staging ring, and is destaged once the ring is quiet.
 s3.put_object(Bucket="metrics-test", Key="small", Body=b"x" * 1000)
 assert s3.get_object(Bucket="metrics-test", Key="small")["Body"].read() == b"x" * 1000

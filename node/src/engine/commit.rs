@@ -229,7 +229,9 @@ impl Store {
                     );
                     break;
                 }
+                let started = std::time::Instant::now();
                 self.run_batch(batch, pack).await;
+                self.stats.commit_us.record_since(started);
                 self.destage_in_background();
             }
         }
@@ -823,16 +825,17 @@ impl Store {
             .iter()
             .filter(|d| dirty & (1 << d.index) != 0)
             .map(|d| async move {
+                let started = std::time::Instant::now();
                 let result = match &d.file {
                     Some(file) if !d.failed.get() => file.sync_data().await,
                     _ => Err(std::io::Error::other("device is down")),
                 };
+                // Counted with its latency, at the same moment: a snapshot sees both or neither.
+                self.stats.fsync_us.record_since(started);
+                self.stats.fsyncs.set(self.stats.fsyncs.get() + 1);
                 (d.index, result)
             });
         let results = futures::future::join_all(syncs).await;
-        self.stats
-            .fsyncs
-            .set(self.stats.fsyncs.get() + results.len() as u64);
         let mut failed = None;
         for (dev, result) in results {
             if let Err(e) = result {

@@ -109,6 +109,11 @@ impl DevHandle {
 
 #[derive(Default)]
 pub struct StoreStats {
+    /// Group commits, from taking the batch to answering it (µs): what a write waits for
+    /// once its body is in, beyond the batch already running.
+    pub commit_us: LatencyHistogram,
+    /// One device's `fdatasync` in a commit (µs): the filesystem's and device's flush cost.
+    pub fsync_us: LatencyHistogram,
     pub degraded_reads: Cell<u64>,
     pub unrecoverable_reads: Cell<u64>,
     pub repaired_shards: Cell<u64>,
@@ -119,6 +124,28 @@ pub struct StoreStats {
     /// Batches made durable in the staging ring, and destages (`engine/stage.rs`).
     pub staged_commits: Cell<u64>,
     pub destages: Cell<u64>,
+}
+
+/// Latencies in microseconds, 1 µs to 60 s at 2 significant digits (hdrhistogram).
+pub struct LatencyHistogram(std::cell::RefCell<hdrhistogram::Histogram<u64>>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(std::cell::RefCell::new(
+            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid bounds"),
+        ))
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record_since(&self, start: std::time::Instant) {
+        let micros = start.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        self.0.borrow_mut().saturating_record(micros.max(1));
+    }
+
+    pub fn snapshot(&self) -> hdrhistogram::Histogram<u64> {
+        self.0.borrow().clone()
+    }
 }
 
 /// One message of a request body, as the front end hands it over.

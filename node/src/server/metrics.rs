@@ -80,6 +80,9 @@ pub struct CoreStats {
     /// MD5 lane batches run and upload chunks hashed in them (`md5lanes`).
     pub md5_batches: u64,
     pub md5_chunks: u64,
+    /// Group commit and data-device fdatasync latencies (µs).
+    pub commit_us: Option<Histogram<u64>>,
+    pub fsync_us: Option<Histogram<u64>>,
 }
 
 impl CoreStats {
@@ -131,8 +134,52 @@ impl CoreStats {
             uploads,
             md5_batches,
             md5_chunks,
+            commit_us: Some(store.stats.commit_us.snapshot()),
+            fsync_us: Some(store.stats.fsync_us.snapshot()),
         }
     }
+}
+
+/// Writes `h` (µs) as a Prometheus histogram in seconds: the `le` buckets, `+Inf`, sum and
+/// count, each with `labels` (`op="GetObject"`, or empty).
+fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram<u64>) {
+    const BOUNDS_US: [u64; 12] = [
+        100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000, 10_000_000,
+    ];
+    let sep = if labels.is_empty() { "" } else { "," };
+    for bound in BOUNDS_US {
+        let count: u64 = h
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() <= bound)
+            .map(|v| v.count_at_value())
+            .sum();
+        let le = bound as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}");
+    }
+    let n = h.len();
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {n}");
+    let sum = h.mean() * n as f64 / 1e6;
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braced} {sum}");
+    let _ = writeln!(out, "{name}_count{braced} {n}");
+}
+
+/// Merges one histogram per core.
+fn merged<'a>(parts: impl Iterator<Item = &'a Histogram<u64>>) -> Option<Histogram<u64>> {
+    let mut total: Option<Histogram<u64>> = None;
+    for h in parts {
+        match &mut total {
+            Some(t) => {
+                let _ = t.add(h);
+            }
+            None => total = Some(h.clone()),
+        }
+    }
+    total
 }
 
 /// Renders all cores' snapshots as Prometheus text exposition format.
@@ -163,37 +210,36 @@ pub fn render(cores: &[CoreStats]) -> String {
         );
     }
     let _ = writeln!(out, "# HELP tessera_request_duration_seconds Request latency by operation.\n# TYPE tessera_request_duration_seconds histogram");
-    const BOUNDS_US: [u64; 12] = [
-        100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000, 10_000_000,
-    ];
     for (op, h) in &latency {
-        for bound in BOUNDS_US {
-            let count: u64 = h
-                .iter_recorded()
-                .filter(|v| v.value_iterated_to() <= bound)
-                .map(|v| v.count_at_value())
-                .sum();
-            let _ = writeln!(
-                out,
-                "tessera_request_duration_seconds_bucket{{op=\"{op}\",le=\"{}\"}} {count}",
-                bound as f64 / 1e6
-            );
+        write_histogram(
+            &mut out,
+            "tessera_request_duration_seconds",
+            &format!("op=\"{op}\""),
+            h,
+        );
+    }
+    type Latency<'a> = (
+        &'a str,
+        &'a str,
+        &'a dyn Fn(&CoreStats) -> Option<&Histogram<u64>>,
+    );
+    let engine: [Latency; 2] = [
+        (
+            "tessera_commit_duration_seconds",
+            "Group commits: from taking a batch of writes to answering it (data and journal frame durable).",
+            &|c| c.commit_us.as_ref(),
+        ),
+        (
+            "tessera_fsync_duration_seconds",
+            "Data device fdatasync calls (the filesystem's and the device's flush cost).",
+            &|c| c.fsync_us.as_ref(),
+        ),
+    ];
+    for (name, help, f) in engine {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        if let Some(h) = merged(cores.iter().filter_map(f)) {
+            write_histogram(&mut out, name, "", &h);
         }
-        let _ = writeln!(
-            out,
-            "tessera_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {}",
-            h.len()
-        );
-        let _ = writeln!(
-            out,
-            "tessera_request_duration_seconds_sum{{op=\"{op}\"}} {}",
-            h.mean() * h.len() as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "tessera_request_duration_seconds_count{{op=\"{op}\"}} {}",
-            h.len()
-        );
     }
     let sum = |f: &dyn Fn(&CoreStats) -> u64| cores.iter().map(f).sum::<u64>();
     let scalars: [(&str, &str, &str, u64); 15] = [
