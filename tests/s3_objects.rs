@@ -1080,28 +1080,69 @@ async fn checksums_in_headers_raw() {
 
 #[tokio::test]
 async fn unimplemented_operations_are_501() {
+    use aws_sdk_s3::types::{
+        BucketVersioningStatus, CorsConfiguration, CorsRule, Tag, Tagging, VersioningConfiguration,
+    };
     let node = Node::shared();
     let (s3, b) = bucket("notimpl").await;
     put(&s3, &b, "k", b"x").await;
+    let enabled = VersioningConfiguration::builder()
+        .status(BucketVersioningStatus::Enabled)
+        .build();
     assert_s3_err(
-        s3.get_bucket_versioning().bucket(&b).send().await,
+        s3.put_bucket_versioning()
+            .bucket(&b)
+            .versioning_configuration(enabled)
+            .send()
+            .await,
+        "NotImplemented",
+        501,
+    );
+    let tags = Tagging::builder()
+        .tag_set(Tag::builder().key("team").value("a").build().expect("tag"))
+        .build()
+        .expect("tagging");
+    assert_s3_err(
+        s3.put_object_tagging()
+            .bucket(&b)
+            .key("k")
+            .tagging(tags)
+            .send()
+            .await,
+        "NotImplemented",
+        501,
+    );
+    let cors = CorsConfiguration::builder()
+        .cors_rules(
+            CorsRule::builder()
+                .allowed_methods("GET")
+                .allowed_origins("*")
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("cors");
+    assert_s3_err(
+        s3.put_bucket_cors()
+            .bucket(&b)
+            .cors_configuration(cors)
+            .send()
+            .await,
         "NotImplemented",
         501,
     );
     assert_s3_err(
-        s3.get_object_tagging().bucket(&b).key("k").send().await,
-        "NotImplemented",
-        501,
-    );
-    assert_s3_err(
-        s3.get_bucket_policy().bucket(&b).send().await,
+        s3.put_bucket_policy().bucket(&b).policy("{}").send().await,
         "NotImplemented",
         501,
     );
     // The XML error shape, on the wire.
-    let raw = node
-        .raw()
-        .signed("GET", &format!("/{b}?lifecycle"), &[], b"");
+    let raw = node.raw().signed(
+        "PUT",
+        &format!("/{b}?lifecycle"),
+        &[],
+        b"<LifecycleConfiguration/>",
+    );
     assert_eq!(raw.status, 501);
     assert!(
         raw.header("content-type")
@@ -1121,8 +1162,260 @@ async fn unimplemented_operations_are_501() {
         tessera_tests::xml_value(&text, "RequestId").is_some(),
         "{text}"
     );
-    // The object was not touched by the tagging request.
+    // Nothing was set: the bucket still has no versioning and the object no tags.
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("versioning");
+    assert_eq!(versioning.status(), None);
+    let tagging = s3
+        .get_object_tagging()
+        .bucket(&b)
+        .key("k")
+        .send()
+        .await
+        .expect("tagging");
+    assert!(tagging.tag_set().is_empty());
     assert_eq!(get_bytes(&s3, &b, "k").await, b"x");
+}
+
+/// Configurations Tessera never has read as S3 reads them on a bucket (or object) without
+/// one, and deleting one succeeds: tools that read every configuration (Terraform, the aws
+/// cli v2 copying tags) work. Only the owner may, and the bucket and object must exist.
+#[tokio::test]
+async fn absent_configurations_read_as_none_and_delete_as_no_ops() {
+    use aws_sdk_s3::types::Payer;
+    let node = Node::shared();
+    let (s3, b) = bucket("absent").await;
+    put(&s3, &b, "k", b"tags?").await;
+
+    // Empty documents.
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("versioning");
+    assert_eq!(versioning.status(), None);
+    assert_eq!(versioning.mfa_delete(), None);
+    let tags = s3
+        .get_object_tagging()
+        .bucket(&b)
+        .key("k")
+        .send()
+        .await
+        .expect("object tags");
+    assert!(tags.tag_set().is_empty());
+    let logging = s3
+        .get_bucket_logging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("logging");
+    assert!(logging.logging_enabled().is_none());
+    let notification = s3
+        .get_bucket_notification_configuration()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("notification");
+    assert!(notification.queue_configurations().is_empty());
+    assert!(notification.topic_configurations().is_empty());
+    assert!(notification.lambda_function_configurations().is_empty());
+    let accelerate = s3
+        .get_bucket_accelerate_configuration()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("accelerate");
+    assert_eq!(accelerate.status(), None);
+    let payment = s3
+        .get_bucket_request_payment()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("payer");
+    assert_eq!(payment.payer(), Some(&Payer::BucketOwner));
+
+    // "No such configuration" errors.
+    assert_s3_err(
+        s3.get_bucket_tagging().bucket(&b).send().await,
+        "NoSuchTagSet",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_cors().bucket(&b).send().await,
+        "NoSuchCORSConfiguration",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_lifecycle_configuration()
+            .bucket(&b)
+            .send()
+            .await,
+        "NoSuchLifecycleConfiguration",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_policy().bucket(&b).send().await,
+        "NoSuchBucketPolicy",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_policy_status().bucket(&b).send().await,
+        "NoSuchBucketPolicy",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_encryption().bucket(&b).send().await,
+        "ServerSideEncryptionConfigurationNotFoundError",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_website().bucket(&b).send().await,
+        "NoSuchWebsiteConfiguration",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_replication().bucket(&b).send().await,
+        "ReplicationConfigurationNotFoundError",
+        404,
+    );
+    assert_s3_err(
+        s3.get_object_lock_configuration().bucket(&b).send().await,
+        "ObjectLockConfigurationNotFoundError",
+        404,
+    );
+    assert_s3_err(
+        s3.get_public_access_block().bucket(&b).send().await,
+        "NoSuchPublicAccessBlockConfiguration",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_ownership_controls().bucket(&b).send().await,
+        "OwnershipControlsNotFoundError",
+        404,
+    );
+
+    // Deletes are no-ops that succeed.
+    s3.delete_object_tagging()
+        .bucket(&b)
+        .key("k")
+        .send()
+        .await
+        .expect("delete object tags");
+    s3.delete_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete bucket tags");
+    s3.delete_bucket_cors()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete cors");
+    s3.delete_bucket_lifecycle()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete lifecycle");
+    s3.delete_bucket_policy()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete policy");
+    s3.delete_bucket_encryption()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete encryption");
+    s3.delete_bucket_website()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete website");
+    s3.delete_bucket_replication()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete replication");
+    s3.delete_public_access_block()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete pab");
+    s3.delete_bucket_ownership_controls()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete ownership controls");
+    assert_eq!(get_bytes(&s3, &b, "k").await, b"tags?");
+
+    // The object and the bucket must exist; only the owner may ask.
+    assert_s3_err(
+        s3.get_object_tagging()
+            .bucket(&b)
+            .key("missing")
+            .send()
+            .await,
+        "NoSuchKey",
+        404,
+    );
+    assert_s3_err(
+        s3.delete_object_tagging()
+            .bucket(&b)
+            .key("missing")
+            .send()
+            .await,
+        "NoSuchKey",
+        404,
+    );
+    let gone = format!("{b}-missing");
+    assert_s3_err(
+        s3.get_bucket_versioning().bucket(&gone).send().await,
+        "NoSuchBucket",
+        404,
+    );
+    assert_s3_err(
+        s3.get_bucket_cors().bucket(&gone).send().await,
+        "NoSuchBucket",
+        404,
+    );
+    let other = node.other_client();
+    assert_s3_err(
+        other.get_bucket_versioning().bucket(&b).send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.get_object_tagging().bucket(&b).key("k").send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.delete_bucket_cors().bucket(&b).send().await,
+        "AccessDenied",
+        403,
+    );
+
+    // The documents on the wire: S3's namespace, and a request id.
+    let raw = node
+        .raw()
+        .signed("GET", &format!("/{b}/k?tagging"), &[], b"");
+    assert_eq!(raw.status, 200);
+    let text = raw.text();
+    assert!(
+        text.contains(r#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet></TagSet></Tagging>"#),
+        "{text}"
+    );
+    assert!(raw.header("x-amz-request-id").is_some());
+    let raw = node.raw().signed("DELETE", &format!("/{b}?cors"), &[], b"");
+    assert_eq!(raw.status, 204);
+    // A method S3 has no operation for on these sub-resources.
+    let raw = node.raw().signed("POST", &format!("/{b}?cors"), &[], b"");
+    assert_eq!(raw.status, 405, "{}", raw.text());
 }
 
 /// Writers overwrite one key with two different large contents while readers read it: every

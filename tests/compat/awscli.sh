@@ -93,6 +93,13 @@ check "s3api put-object with metadata and content type" aws s3api put-object --b
 check "metadata and content type read back" bash -c \
     "aws s3api head-object --bucket $B --key api/meta --output json | python3 -c 'import json,sys; h=json.load(sys.stdin); assert h[\"ContentType\"]==\"text/x-tessera\" and h[\"Metadata\"]=={\"color\":\"blue\"}, h'"
 check "s3api copy-object" aws s3api copy-object --bucket "$B" --key api/copy --copy-source "$B/api/obj"
+# What tools read before they copy or manage a bucket: S3's answers for "none".
+check "s3api get-object-tagging: no tags" bash -c \
+    "test \"\$(aws s3api get-object-tagging --bucket $B --key api/obj --query 'length(TagSet)' --output text)\" = 0"
+check "s3api get-bucket-versioning: never enabled" bash -c \
+    "test -z \"\$(aws s3api get-bucket-versioning --bucket $B --output text)\""
+check "s3api get-bucket-cors: NoSuchCORSConfiguration" bash -c \
+    "aws s3api get-bucket-cors --bucket $B 2>&1 | grep -q NoSuchCORSConfiguration"
 check "s3api get-object of the copy" aws s3api get-object --bucket "$B" --key api/copy "$WORK/down/api-copy.bin"
 check "content of the s3api copy" same_file "$WORK/up/sub/medium.bin" "$WORK/down/api-copy.bin"
 

@@ -54,6 +54,17 @@ pub enum S3ErrorCode {
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    /// A configuration Tessera never has was read (`proto::absent`): S3's "none" answers.
+    NoSuchTagSet,
+    NoSuchCORSConfiguration,
+    NoSuchLifecycleConfiguration,
+    NoSuchBucketPolicy,
+    ServerSideEncryptionConfigurationNotFoundError,
+    NoSuchWebsiteConfiguration,
+    ReplicationConfigurationNotFoundError,
+    ObjectLockConfigurationNotFoundError,
+    NoSuchPublicAccessBlockConfiguration,
+    OwnershipControlsNotFoundError,
     NotImplemented,
     /// Not an error on the wire: a conditional GET/HEAD whose condition says "unchanged".
     NotModified,
@@ -115,6 +126,19 @@ impl S3ErrorCode {
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
+            NoSuchTagSet => "NoSuchTagSet",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
+            NoSuchWebsiteConfiguration => "NoSuchWebsiteConfiguration",
+            ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             PreconditionFailed => "PreconditionFailed",
@@ -169,7 +193,19 @@ impl S3ErrorCode {
             | MalformedRequest
             | MaxMessageLengthExceeded => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
-            NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
+            NoSuchBucket
+            | NoSuchKey
+            | NoSuchUpload
+            | NoSuchTagSet
+            | NoSuchCORSConfiguration
+            | NoSuchLifecycleConfiguration
+            | NoSuchBucketPolicy
+            | ServerSideEncryptionConfigurationNotFoundError
+            | NoSuchWebsiteConfiguration
+            | ReplicationConfigurationNotFoundError
+            | ObjectLockConfigurationNotFoundError
+            | NoSuchPublicAccessBlockConfiguration
+            | OwnershipControlsNotFoundError => 404,
             MethodNotAllowed => 405,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => 409,
             MissingContentLength => 411,

@@ -1,6 +1,7 @@
 //! The S3 protocol, pure: no I/O, no `async`. HTTP head parsing, body decoders, routing, SigV4
 //! and SigV2, XML, checksums, conditions. Everything here is unit-tested in isolation.
 
+pub mod absent;
 pub mod acl;
 pub mod checksum;
 pub mod chunked;

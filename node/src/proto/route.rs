@@ -18,6 +18,7 @@
 use percent_encoding::percent_decode_str;
 use std::borrow::Cow;
 
+use crate::proto::absent::Absent;
 use crate::proto::error::{S3Error, S3ErrorCode};
 
 /// S3's limit on an object key, in bytes of UTF-8 after percent-decoding.
@@ -70,8 +71,13 @@ pub enum Operation {
     GetObjectAcl,
     /// `PUT /bucket/key?acl`: accepted only for an ACL granting no one but the owner (a no-op).
     PutObjectAcl,
+    /// Reading a configuration Tessera never has (`GET /bucket?cors`, `GET /b/k?tagging`):
+    /// S3's answer for a bucket or object without one (`proto::absent`).
+    GetAbsent(Absent),
+    /// Deleting such a configuration: a no-op `204`.
+    DeleteAbsent(Absent),
     /// A real S3 operation that Tessera does not implement (answer 501 `NotImplemented`).
-    /// Carries the AWS operation name, e.g. `"GetBucketVersioning"` or `"RestoreObject"`.
+    /// Carries the AWS operation name, e.g. `"PutBucketVersioning"` or `"RestoreObject"`.
     NotImplemented(&'static str),
 }
 
@@ -106,6 +112,8 @@ impl Operation {
             PutBucketAcl => "PutBucketAcl",
             GetObjectAcl => "GetObjectAcl",
             PutObjectAcl => "PutObjectAcl",
+            GetAbsent(c) => c.describe().2,
+            DeleteAbsent(c) => c.describe().3.unwrap_or("DeleteAbsent"),
             NotImplemented(name) => name,
         }
     }
@@ -160,49 +168,23 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
     use Level::{Bucket as B, Object as O};
     use Method::{Delete as D, Get as G, Post as P, Put as U};
     &[
-        ("versioning", B, G, "GetBucketVersioning"),
         ("versioning", B, U, "PutBucketVersioning"),
-        // `acl` (Get/PutBucketAcl, Get/PutObjectAcl) is routed before this table.
-        ("policy", B, G, "GetBucketPolicy"),
+        // `acl` (Get/PutBucketAcl, Get/PutObjectAcl) is routed before this table, and so
+        // are reads and deletes of the configurations in `proto::absent`.
         ("policy", B, U, "PutBucketPolicy"),
-        ("policy", B, D, "DeleteBucketPolicy"),
-        ("policyStatus", B, G, "GetBucketPolicyStatus"),
-        ("lifecycle", B, G, "GetBucketLifecycleConfiguration"),
         ("lifecycle", B, U, "PutBucketLifecycleConfiguration"),
-        ("lifecycle", B, D, "DeleteBucketLifecycle"),
-        ("cors", B, G, "GetBucketCors"),
         ("cors", B, U, "PutBucketCors"),
-        ("cors", B, D, "DeleteBucketCors"),
-        ("tagging", B, G, "GetBucketTagging"),
         ("tagging", B, U, "PutBucketTagging"),
-        ("tagging", B, D, "DeleteBucketTagging"),
-        ("tagging", O, G, "GetObjectTagging"),
         ("tagging", O, U, "PutObjectTagging"),
-        ("tagging", O, D, "DeleteObjectTagging"),
-        ("object-lock", B, G, "GetObjectLockConfiguration"),
         ("object-lock", B, U, "PutObjectLockConfiguration"),
-        ("encryption", B, G, "GetBucketEncryption"),
         ("encryption", B, U, "PutBucketEncryption"),
-        ("encryption", B, D, "DeleteBucketEncryption"),
-        ("website", B, G, "GetBucketWebsite"),
         ("website", B, U, "PutBucketWebsite"),
-        ("website", B, D, "DeleteBucketWebsite"),
-        ("logging", B, G, "GetBucketLogging"),
         ("logging", B, U, "PutBucketLogging"),
-        ("notification", B, G, "GetBucketNotificationConfiguration"),
         ("notification", B, U, "PutBucketNotificationConfiguration"),
-        ("replication", B, G, "GetBucketReplication"),
         ("replication", B, U, "PutBucketReplication"),
-        ("replication", B, D, "DeleteBucketReplication"),
-        ("ownershipControls", B, G, "GetBucketOwnershipControls"),
         ("ownershipControls", B, U, "PutBucketOwnershipControls"),
-        ("ownershipControls", B, D, "DeleteBucketOwnershipControls"),
-        ("publicAccessBlock", B, G, "GetPublicAccessBlock"),
         ("publicAccessBlock", B, U, "PutPublicAccessBlock"),
-        ("publicAccessBlock", B, D, "DeletePublicAccessBlock"),
-        ("accelerate", B, G, "GetBucketAccelerateConfiguration"),
         ("accelerate", B, U, "PutBucketAccelerateConfiguration"),
-        ("requestPayment", B, G, "GetBucketRequestPayment"),
         ("requestPayment", B, U, "PutBucketRequestPayment"),
         (
             "intelligent-tiering",
@@ -483,7 +465,21 @@ fn service_op(method: Method) -> Result<Operation, S3Error> {
     }
 }
 
+/// The operation on a sub-resource other than `acl`: a read or delete of a configuration
+/// Tessera never has (`proto::absent`), or one it does not implement (`UNSUPPORTED`).
 fn unsupported(level: Level, method: Method, query: &[(String, String)]) -> Option<Operation> {
+    let object = level == Level::Object;
+    for c in Absent::ALL {
+        let (param, of_object, _, delete) = c.describe();
+        if of_object != object || !has(query, param) {
+            continue;
+        }
+        match method {
+            Method::Get => return Some(Operation::GetAbsent(c)),
+            Method::Delete if delete.is_some() => return Some(Operation::DeleteAbsent(c)),
+            _ => {}
+        }
+    }
     UNSUPPORTED
         .iter()
         .find(|(param, l, m, _)| *l == level && *m == method && has(query, param))
@@ -495,6 +491,10 @@ fn known_subresource(level: Level, query: &[(String, String)]) -> bool {
     UNSUPPORTED
         .iter()
         .any(|(param, l, _, _)| *l == level && has(query, param))
+        || Absent::ALL.iter().any(|c| {
+            let (param, object, _, _) = c.describe();
+            object == (level == Level::Object) && has(query, param)
+        })
 }
 
 fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3Error> {
@@ -625,26 +625,31 @@ mod tests {
             ("POST", "/bkt", "delete", None, None, false, DeleteObjects, Some("bkt"), None),
             ("POST", "/bkt", "delete=", None, None, false, DeleteObjects, Some("bkt"), None),
             ("POST", "/bkt", "", None, None, false, PostObject, Some("bkt"), None),
-            // Unsupported bucket sub-resources.
-            ("GET", "/bkt", "versioning", None, None, false, NotImplemented("GetBucketVersioning"), Some("bkt"), None),
+            // Configurations read or deleted as absent, and unsupported bucket sub-resources.
+            ("DELETE", "/bkt", "cors", None, None, false, DeleteAbsent(Absent::Cors), Some("bkt"), None),
+            ("GET", "/bkt", "policyStatus", None, None, false, GetAbsent(Absent::PolicyStatus), Some("bkt"), None),
+            ("GET", "/bkt/key", "tagging", None, None, false, GetAbsent(Absent::ObjectTagging), Some("bkt"), Some("key")),
+            ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
+            ("PUT", "/bkt", "tagging", None, None, false, NotImplemented("PutBucketTagging"), Some("bkt"), None),
+            ("GET", "/bkt", "versioning", None, None, false, GetAbsent(Absent::Versioning), Some("bkt"), None),
             ("PUT", "/bkt", "versioning", None, None, false, NotImplemented("PutBucketVersioning"), Some("bkt"), None),
             ("GET", "/bkt", "acl", None, None, false, GetBucketAcl, Some("bkt"), None),
             ("PUT", "/bkt", "acl", None, None, false, PutBucketAcl, Some("bkt"), None),
-            ("DELETE", "/bkt", "policy", None, None, false, NotImplemented("DeleteBucketPolicy"), Some("bkt"), None),
-            ("GET", "/bkt", "lifecycle", None, None, false, NotImplemented("GetBucketLifecycleConfiguration"), Some("bkt"), None),
+            ("DELETE", "/bkt", "policy", None, None, false, DeleteAbsent(Absent::Policy), Some("bkt"), None),
+            ("GET", "/bkt", "lifecycle", None, None, false, GetAbsent(Absent::Lifecycle), Some("bkt"), None),
             ("PUT", "/bkt", "cors", None, None, false, NotImplemented("PutBucketCors"), Some("bkt"), None),
-            ("GET", "/bkt", "tagging", None, None, false, NotImplemented("GetBucketTagging"), Some("bkt"), None),
+            ("GET", "/bkt", "tagging", None, None, false, GetAbsent(Absent::BucketTagging), Some("bkt"), None),
             ("GET", "/bkt", "versions&prefix=a", None, None, false, ListObjectVersions, Some("bkt"), None),
-            ("GET", "/bkt", "object-lock", None, None, false, NotImplemented("GetObjectLockConfiguration"), Some("bkt"), None),
-            ("GET", "/bkt", "encryption", None, None, false, NotImplemented("GetBucketEncryption"), Some("bkt"), None),
-            ("GET", "/bkt", "website", None, None, false, NotImplemented("GetBucketWebsite"), Some("bkt"), None),
-            ("GET", "/bkt", "logging", None, None, false, NotImplemented("GetBucketLogging"), Some("bkt"), None),
-            ("GET", "/bkt", "notification", None, None, false, NotImplemented("GetBucketNotificationConfiguration"), Some("bkt"), None),
-            ("GET", "/bkt", "replication", None, None, false, NotImplemented("GetBucketReplication"), Some("bkt"), None),
-            ("GET", "/bkt", "ownershipControls", None, None, false, NotImplemented("GetBucketOwnershipControls"), Some("bkt"), None),
-            ("GET", "/bkt", "publicAccessBlock", None, None, false, NotImplemented("GetPublicAccessBlock"), Some("bkt"), None),
-            ("GET", "/bkt", "accelerate", None, None, false, NotImplemented("GetBucketAccelerateConfiguration"), Some("bkt"), None),
-            ("GET", "/bkt", "requestPayment", None, None, false, NotImplemented("GetBucketRequestPayment"), Some("bkt"), None),
+            ("GET", "/bkt", "object-lock", None, None, false, GetAbsent(Absent::ObjectLock), Some("bkt"), None),
+            ("GET", "/bkt", "encryption", None, None, false, GetAbsent(Absent::Encryption), Some("bkt"), None),
+            ("GET", "/bkt", "website", None, None, false, GetAbsent(Absent::Website), Some("bkt"), None),
+            ("GET", "/bkt", "logging", None, None, false, GetAbsent(Absent::Logging), Some("bkt"), None),
+            ("GET", "/bkt", "notification", None, None, false, GetAbsent(Absent::Notification), Some("bkt"), None),
+            ("GET", "/bkt", "replication", None, None, false, GetAbsent(Absent::Replication), Some("bkt"), None),
+            ("GET", "/bkt", "ownershipControls", None, None, false, GetAbsent(Absent::OwnershipControls), Some("bkt"), None),
+            ("GET", "/bkt", "publicAccessBlock", None, None, false, GetAbsent(Absent::PublicAccessBlock), Some("bkt"), None),
+            ("GET", "/bkt", "accelerate", None, None, false, GetAbsent(Absent::Accelerate), Some("bkt"), None),
+            ("GET", "/bkt", "requestPayment", None, None, false, GetAbsent(Absent::RequestPayment), Some("bkt"), None),
             ("GET", "/bkt", "intelligent-tiering", None, None, false, NotImplemented("GetBucketIntelligentTieringConfiguration"), Some("bkt"), None),
             ("GET", "/bkt", "inventory&id=x", None, None, false, NotImplemented("GetBucketInventoryConfiguration"), Some("bkt"), None),
             ("GET", "/bkt", "metrics", None, None, false, NotImplemented("GetBucketMetricsConfiguration"), Some("bkt"), None),
@@ -668,7 +673,7 @@ mod tests {
             ("GET", "/bkt/key", "acl", None, None, false, GetObjectAcl, Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "acl", None, None, false, PutObjectAcl, Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
-            ("DELETE", "/bkt/key", "tagging", None, None, false, NotImplemented("DeleteObjectTagging"), Some("bkt"), Some("key")),
+            ("DELETE", "/bkt/key", "tagging", None, None, false, DeleteAbsent(Absent::ObjectTagging), Some("bkt"), Some("key")),
             ("GET", "/bkt/key", "torrent", None, None, false, NotImplemented("GetObjectTorrent"), Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "retention", None, None, false, NotImplemented("PutObjectRetention"), Some("bkt"), Some("key")),
             ("GET", "/bkt/key", "legal-hold", None, None, false, NotImplemented("GetObjectLegalHold"), Some("bkt"), Some("key")),

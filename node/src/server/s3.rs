@@ -19,6 +19,7 @@ use crate::constants::{
 use crate::engine::format::Meta;
 use crate::engine::index::ListItem;
 use crate::engine::store::{format_etag, WriteCond};
+use crate::proto::absent::{Absent, Answer};
 use crate::proto::acl::{Access, CannedAcl, Principal};
 use crate::proto::chunked::{AwsChunkedDecoder, ChunkAuth};
 use crate::proto::error::{S3Error, S3ErrorCode};
@@ -218,6 +219,7 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::PutBucketAcl => put_bucket_acl(req, conn).await,
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
+        Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c).await,
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{name} is not implemented by Tessera"),
@@ -685,6 +687,38 @@ async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
         200,
         xml::access_control_policy(&owner_xml, &grants),
     ))
+}
+
+/// Reading or deleting a configuration Tessera never has (`proto::absent`), once the bucket
+/// (and the object, for object tags) is known to exist: the owner's, as every configuration
+/// is (`access_of`).
+async fn absent(req: &Request<'_>, config: Absent) -> Result<Response, S3Error> {
+    let name = require_bucket(req)?;
+    let mut resource = format!("/{name}");
+    if let Some(key) = &req.route.key {
+        // Object tags: the object must exist (NoSuchKey), as on S3.
+        let get = GetRequest {
+            bucket: name.clone(),
+            key: key.clone(),
+            head: true,
+            ..GetRequest::default()
+        };
+        let owner_core = req.ctx.owner_of(&get.key);
+        match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
+            OwnerReply::Get(result) => drop(result?),
+            _ => return Err(S3ErrorCode::InternalError.into()),
+        }
+        resource = format!("/{name}/{key}");
+    }
+    if matches!(req.route.op, Operation::DeleteAbsent(_)) {
+        return Ok(Response::new(204));
+    }
+    match config.answer() {
+        Answer::Document(xml) => Ok(Response::xml(200, xml.to_string())),
+        Answer::Missing(code, message) => {
+            Err(S3Error::with_message(code, message).resource(resource))
+        }
+    }
 }
 
 // ----- listing ------------------------------------------------------------------------------
