@@ -10,6 +10,8 @@ mod s3_acl;
 mod s3_auth;
 #[path = "s3_buckets.rs"]
 mod s3_buckets;
+#[path = "s3_cors.rs"]
+mod s3_cors;
 #[path = "s3_http.rs"]
 mod s3_http;
 #[path = "s3_listing.rs"]

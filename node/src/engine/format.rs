@@ -137,6 +137,12 @@ pub enum Record {
         name: String,
         acl: u8,
     },
+    /// A bucket's CORS configuration (`BucketMeta::cors`), empty for none (DeleteBucketCors).
+    /// Core 0 only; for a bucket that does not exist, nothing.
+    BucketCors {
+        name: String,
+        cors: String,
+    },
     /// An object's canned ACL (`Meta::acl`), set by PutObjectAcl without touching its data or
     /// its other metadata; for a key that does not exist, nothing.
     ObjectAcl {
@@ -177,6 +183,7 @@ mod tag {
     pub const OBJECT_ACL: u8 = 13;
     /// UploadCreate with its initiator (tag 4 is written still when it has none).
     pub const UPLOAD_CREATE_BY: u8 = 14;
+    pub const BUCKET_CORS: u8 = 15;
     /// `Meta` present byte: absent, present, present with a trailing ACL byte.
     pub const META_NONE: u8 = 0;
     pub const META: u8 = 1;
@@ -452,6 +459,11 @@ impl Record {
                 w.str(name);
                 w.u8(*acl);
             }
+            Record::BucketCors { name, cors } => {
+                w.u8(tag::BUCKET_CORS);
+                w.str(name);
+                w.str(cors);
+            }
             Record::ObjectAcl { key, acl } => {
                 w.u8(tag::OBJECT_ACL);
                 w.bytes(key);
@@ -521,6 +533,10 @@ impl Record {
             tag::BUCKET_ACL => Record::BucketAcl {
                 name: r.string()?,
                 acl: r.u8()?,
+            },
+            tag::BUCKET_CORS => Record::BucketCors {
+                name: r.string()?,
+                cors: r.string()?,
             },
             tag::OBJECT_ACL => Record::ObjectAcl {
                 key: r.bytes()?.to_vec(),
@@ -773,6 +789,14 @@ mod tests {
             Record::BucketAcl {
                 name: "bucket".into(),
                 acl: 2,
+            },
+            Record::BucketCors {
+                name: "bucket".into(),
+                cors: "<CORSConfiguration/>".into(),
+            },
+            Record::BucketCors {
+                name: "bucket".into(),
+                cors: String::new(),
             },
             Record::Unsynced,
         ]

@@ -63,13 +63,16 @@ impl ListItem {
 }
 
 /// A bucket in the registry: when it was created and by whom (an access key; empty for a
-/// bucket created before owners were recorded, which every user may use), and its canned ACL
-/// (`proto::acl::CannedAcl::code`, 0 = private).
+/// bucket created before owners were recorded, which every user may use), its canned ACL
+/// (`proto::acl::CannedAcl::code`, 0 = private), and its CORS configuration (the XML
+/// PutBucketCors stored, as `proto::xml::cors_configuration` wrote it; the engine does not
+/// read it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BucketMeta {
     pub ctime_ms: i64,
     pub owner: String,
     pub acl: u8,
+    pub cors: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Default)]
@@ -233,6 +236,7 @@ impl Index {
                     ctime_ms,
                     owner,
                     acl: 0,
+                    cors: None,
                 });
             }
             Record::ObjectAcl { key, acl } => {
@@ -247,6 +251,11 @@ impl Index {
             Record::BucketAcl { name, acl } => {
                 if let Some(bucket) = self.buckets.get_mut(&name) {
                     bucket.acl = acl;
+                }
+            }
+            Record::BucketCors { name, cors } => {
+                if let Some(bucket) = self.buckets.get_mut(&name) {
+                    bucket.cors = (!cors.is_empty()).then(|| cors.into());
                 }
             }
             Record::BucketDelete { name } => {

@@ -954,6 +954,7 @@ impl Store {
             ctime_ms: now_ms(),
             owner: owner.to_string(),
             acl,
+            cors: None,
         };
         let mut records = vec![Record::BucketCreate {
             name: name.to_string(),
@@ -994,6 +995,29 @@ impl Store {
             vec![Record::BucketAcl {
                 name: name.to_string(),
                 acl,
+            }],
+            Check::None,
+            0,
+            Vec::new(),
+        ))
+        .await?;
+        Ok(self.index.borrow().buckets.get(name).cloned())
+    }
+
+    /// Sets (or with `None` removes) bucket `name`'s CORS configuration; answers the bucket as
+    /// the index then holds it, `None` if it does not exist.
+    pub async fn set_bucket_cors(
+        &self,
+        name: &str,
+        cors: Option<String>,
+    ) -> Result<Option<BucketMeta>, StorageError> {
+        if !self.index.borrow().buckets.contains_key(name) {
+            return Ok(None);
+        }
+        self.submit(Pending::new(
+            vec![Record::BucketCors {
+                name: name.to_string(),
+                cors: cors.unwrap_or_default(),
             }],
             Check::None,
             0,
@@ -1248,6 +1272,13 @@ pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
             Record::BucketAcl {
                 name: name.clone(),
                 acl: bucket.acl,
+            }
+            .encode(&mut out);
+        }
+        if let Some(cors) = &bucket.cors {
+            Record::BucketCors {
+                name: name.clone(),
+                cors: cors.to_string(),
             }
             .encode(&mut out);
         }

@@ -1,4 +1,4 @@
-//! Configurations Tessera never has — object tags, bucket tags, versioning, CORS, lifecycle,
+//! Configurations Tessera never has — object tags, bucket tags, versioning, lifecycle,
 //! policies, encryption, website, replication, object lock, logging, notifications,
 //! acceleration, request payment, public access blocks, ownership controls — and what reading
 //! or deleting one answers: what S3 answers for a bucket or object that has none.
@@ -7,7 +7,7 @@
 //! Terraform's and Pulumi's bucket resources read them all on every refresh, and the aws cli
 //! v2 reads the source's tags to copy a large object within S3 (multipart copy). A `501`
 //! there breaks the tool although nothing it asked for is missing: the bucket really has no
-//! CORS rules, the object really has no tags. Setting one stays `501 NotImplemented`
+//! lifecycle rules, the object really has no tags. Setting one stays `501 NotImplemented`
 //! (`route::UNSUPPORTED`), so nothing is ever accepted that Tessera would not keep, and a
 //! delete is a no-op `204`: afterwards the configuration is absent, as the client asked.
 //!
@@ -22,7 +22,6 @@ pub enum Absent {
     ObjectTagging,
     BucketTagging,
     Versioning,
-    Cors,
     Lifecycle,
     Policy,
     PolicyStatus,
@@ -65,7 +64,6 @@ impl Absent {
                 Some("DeleteBucketTagging"),
             ),
             Versioning => ("versioning", false, "GetBucketVersioning", None),
-            Cors => ("cors", false, "GetBucketCors", Some("DeleteBucketCors")),
             Lifecycle => (
                 "lifecycle",
                 false,
@@ -127,13 +125,12 @@ impl Absent {
         }
     }
 
-    pub const ALL: [Absent; 17] = {
+    pub const ALL: [Absent; 16] = {
         use Absent::*;
         [
             ObjectTagging,
             BucketTagging,
             Versioning,
-            Cors,
             Lifecycle,
             Policy,
             PolicyStatus,
@@ -180,10 +177,6 @@ impl Absent {
                 r#"<RequestPaymentConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>"#
             )),
             BucketTagging => Answer::Missing(E::NoSuchTagSet, "The TagSet does not exist"),
-            Cors => Answer::Missing(
-                E::NoSuchCORSConfiguration,
-                "The CORS configuration does not exist",
-            ),
             Lifecycle => Answer::Missing(
                 E::NoSuchLifecycleConfiguration,
                 "The lifecycle configuration does not exist",

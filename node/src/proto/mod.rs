@@ -6,6 +6,7 @@ pub mod acl;
 pub mod checksum;
 pub mod chunked;
 pub mod cond;
+pub mod cors;
 pub mod error;
 pub mod features;
 pub mod http;

@@ -71,6 +71,13 @@ pub enum Operation {
     GetObjectAcl,
     /// `PUT /bucket/key?acl`: accepted only for an ACL granting no one but the owner (a no-op).
     PutObjectAcl,
+    /// `PUT /bucket?cors`, `GET /bucket?cors`, `DELETE /bucket?cors`: the bucket's CORS rules.
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    /// `OPTIONS /bucket[/key]`: a browser asking whether a cross-origin request is allowed
+    /// (unauthenticated, answered from the bucket's CORS rules).
+    CorsPreflight,
     /// Reading a configuration Tessera never has (`GET /bucket?cors`, `GET /b/k?tagging`):
     /// S3's answer for a bucket or object without one (`proto::absent`).
     GetAbsent(Absent),
@@ -112,6 +119,10 @@ impl Operation {
             PutBucketAcl => "PutBucketAcl",
             GetObjectAcl => "GetObjectAcl",
             PutObjectAcl => "PutObjectAcl",
+            PutBucketCors => "PutBucketCors",
+            GetBucketCors => "GetBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            CorsPreflight => "PreflightRequest",
             GetAbsent(c) => c.describe().2,
             DeleteAbsent(c) => c.describe().3.unwrap_or("DeleteAbsent"),
             NotImplemented(name) => name,
@@ -173,7 +184,6 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
         // are reads and deletes of the configurations in `proto::absent`.
         ("policy", B, U, "PutBucketPolicy"),
         ("lifecycle", B, U, "PutBucketLifecycleConfiguration"),
-        ("cors", B, U, "PutBucketCors"),
         ("tagging", B, U, "PutBucketTagging"),
         ("tagging", O, U, "PutObjectTagging"),
         ("object-lock", B, U, "PutObjectLockConfiguration"),
@@ -239,10 +249,18 @@ pub fn route(
     domain: Option<&str>,
     has_copy_source: bool,
 ) -> Result<Route, S3Error> {
-    let method = parse_method(method)?;
+    let preflight = method == "OPTIONS";
+    let method = if preflight {
+        Method::Get
+    } else {
+        parse_method(method)?
+    };
     let query = parse_query(raw_query)?;
     let (bucket, key) = split_target(raw_path, host, domain)?;
     let op = match (&bucket, &key) {
+        // A browser's CORS preflight, for the bucket or an object in it.
+        (Some(_), _) if preflight => Operation::CorsPreflight,
+        (None, _) if preflight => return Err(S3Error::new(S3ErrorCode::NotImplemented)),
         (None, _) => service_op(method)?,
         (Some(_), None) => bucket_op(method, &query)?,
         (Some(_), Some(_)) => object_op(method, &query, has_copy_source)?,
@@ -505,6 +523,15 @@ fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3
             _ => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
         };
     }
+    if has(query, "cors") {
+        return match method {
+            Method::Get => Ok(Operation::GetBucketCors),
+            Method::Put => Ok(Operation::PutBucketCors),
+            Method::Delete => Ok(Operation::DeleteBucketCors),
+            Method::Head => Ok(Operation::HeadBucket),
+            Method::Post => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+        };
+    }
     if method != Method::Head {
         if let Some(op) = unsupported(Level::Bucket, method, query) {
             return Ok(op);
@@ -626,7 +653,11 @@ mod tests {
             ("POST", "/bkt", "delete=", None, None, false, DeleteObjects, Some("bkt"), None),
             ("POST", "/bkt", "", None, None, false, PostObject, Some("bkt"), None),
             // Configurations read or deleted as absent, and unsupported bucket sub-resources.
-            ("DELETE", "/bkt", "cors", None, None, false, DeleteAbsent(Absent::Cors), Some("bkt"), None),
+            ("PUT", "/bkt", "cors", None, None, false, PutBucketCors, Some("bkt"), None),
+            ("GET", "/bkt", "cors", None, None, false, GetBucketCors, Some("bkt"), None),
+            ("DELETE", "/bkt", "cors", None, None, false, DeleteBucketCors, Some("bkt"), None),
+            ("OPTIONS", "/bkt", "", None, None, false, CorsPreflight, Some("bkt"), None),
+            ("OPTIONS", "/bkt/some/key", "", None, None, false, CorsPreflight, Some("bkt"), Some("some/key")),
             ("GET", "/bkt", "policyStatus", None, None, false, GetAbsent(Absent::PolicyStatus), Some("bkt"), None),
             ("GET", "/bkt/key", "tagging", None, None, false, GetAbsent(Absent::ObjectTagging), Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
@@ -637,7 +668,6 @@ mod tests {
             ("PUT", "/bkt", "acl", None, None, false, PutBucketAcl, Some("bkt"), None),
             ("DELETE", "/bkt", "policy", None, None, false, DeleteAbsent(Absent::Policy), Some("bkt"), None),
             ("GET", "/bkt", "lifecycle", None, None, false, GetAbsent(Absent::Lifecycle), Some("bkt"), None),
-            ("PUT", "/bkt", "cors", None, None, false, NotImplemented("PutBucketCors"), Some("bkt"), None),
             ("GET", "/bkt", "tagging", None, None, false, GetAbsent(Absent::BucketTagging), Some("bkt"), None),
             ("GET", "/bkt", "versions&prefix=a", None, None, false, ListObjectVersions, Some("bkt"), None),
             ("GET", "/bkt", "object-lock", None, None, false, GetAbsent(Absent::ObjectLock), Some("bkt"), None),
@@ -728,7 +758,7 @@ mod tests {
         #[rustfmt::skip]
         let table: Vec<(&str, &str, &str, Option<&str>, S3ErrorCode)> = vec![
             ("PATCH", "/bkt/key", "", None, S3ErrorCode::NotImplemented),
-            ("OPTIONS", "/bkt/key", "", None, S3ErrorCode::NotImplemented),
+            ("OPTIONS", "/", "", None, S3ErrorCode::NotImplemented),
             ("get", "/", "", None, S3ErrorCode::NotImplemented),
             ("PUT", "/", "", None, S3ErrorCode::MethodNotAllowed),
             ("DELETE", "/", "", None, S3ErrorCode::MethodNotAllowed),

@@ -636,6 +636,33 @@ pub fn access_control_policy(owner: &Owner<'_>, grants: &[crate::proto::acl::Gra
     doc.finish(root)
 }
 
+/// GetBucketCors: the bucket's `CORSConfiguration` (also the form it is stored in).
+pub fn cors_configuration(config: &crate::proto::cors::CorsConfig) -> String {
+    let root = "CORSConfiguration";
+    let mut doc = Doc::new(root);
+    for rule in &config.rules {
+        doc.open("CORSRule");
+        if let Some(id) = &rule.id {
+            doc.text("ID", id);
+        }
+        for (name, values) in [
+            ("AllowedHeader", &rule.allowed_headers),
+            ("AllowedMethod", &rule.allowed_methods),
+            ("AllowedOrigin", &rule.allowed_origins),
+            ("ExposeHeader", &rule.expose_headers),
+        ] {
+            for value in values {
+                doc.text(name, value);
+            }
+        }
+        if let Some(age) = rule.max_age_seconds {
+            doc.text("MaxAgeSeconds", &age.to_string());
+        }
+        doc.close("CORSRule");
+    }
+    doc.finish(root)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsers
 // ---------------------------------------------------------------------------------------------
@@ -814,6 +841,61 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
         return Err(malformed());
     }
     Ok(request)
+}
+
+/// Parses a PutBucketCors body (`CORSConfiguration` of `CORSRule`s) and validates it
+/// (`CorsConfig::validate`). Errors: `MaxMessageLengthExceeded` over
+/// `cors::CORS_BODY_MAX_BYTES`; `MalformedXML` for bad XML, another root, an unknown element
+/// in a rule, a repeated `ID` or `MaxAgeSeconds`, or a `MaxAgeSeconds` that is no number.
+pub fn parse_cors_configuration(body: &[u8]) -> Result<crate::proto::cors::CorsConfig, S3Error> {
+    use crate::proto::cors::{CorsConfig, CorsRule, CORS_BODY_MAX_BYTES, CORS_RULES_MAX};
+    check_body_len(body, CORS_BODY_MAX_BYTES)?;
+    let mut walker = Walker::new(body);
+    walker.expect_root("CORSConfiguration")?;
+    let mut config = CorsConfig::default();
+    let mut rule = CorsRule::default();
+    let mut max_age: Option<String> = None;
+    while let Some(step) = walker.next()? {
+        match step {
+            Step::Open => {
+                if walker.at(&["CORSConfiguration", "CORSRule"]) {
+                    if config.rules.len() == CORS_RULES_MAX {
+                        return Err(malformed());
+                    }
+                    rule = CorsRule::default();
+                    max_age = None;
+                } else if walker.depth() == 2 || walker.depth() > 3 {
+                    return Err(malformed());
+                }
+            }
+            Step::Close(text) => {
+                if walker.depth() == 3 {
+                    let value = text.trim().to_string();
+                    match walker.name() {
+                        "ID" => {
+                            let mut id = rule.id.take();
+                            set_once(&mut id, value)?;
+                            rule.id = id;
+                        }
+                        "AllowedOrigin" => rule.allowed_origins.push(value),
+                        "AllowedMethod" => rule.allowed_methods.push(value),
+                        "AllowedHeader" => rule.allowed_headers.push(value),
+                        "ExposeHeader" => rule.expose_headers.push(value),
+                        "MaxAgeSeconds" => set_once(&mut max_age, value)?,
+                        _ => return Err(malformed()),
+                    }
+                } else if walker.at(&["CORSConfiguration", "CORSRule"]) {
+                    rule.max_age_seconds = match max_age.take() {
+                        Some(age) => Some(age.parse().map_err(|_| malformed())?),
+                        None => None,
+                    };
+                    config.rules.push(std::mem::take(&mut rule));
+                }
+            }
+        }
+    }
+    config.validate()?;
+    Ok(config)
 }
 
 fn parse_bool(text: &str) -> Result<bool, S3Error> {
@@ -1714,6 +1796,70 @@ mod tests {
         let parts = parse_complete_multipart(body.as_bytes()).expect("10,000 parts");
         assert_eq!(parts.len(), COMPLETE_PARTS_MAX);
         assert_eq!(parts[9999], part(10000, "e10000"));
+    }
+
+    #[test]
+    fn cors_configuration_round_trips_in_canonical_form() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<CORSConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <CORSRule><ID> web </ID><AllowedOrigin>https://a.example</AllowedOrigin>
+    <AllowedOrigin>*.b.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>PUT</AllowedMethod><AllowedHeader>x-amz-*</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule>
+  <CORSRule><AllowedMethod>HEAD</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule>
+</CORSConfiguration>"#;
+        let config = parse_cors_configuration(body).expect("parses");
+        assert_eq!(config.rules.len(), 2);
+        let first = &config.rules[0];
+        assert_eq!(first.id.as_deref(), Some("web"));
+        assert_eq!(first.allowed_origins, ["https://a.example", "*.b.example"]);
+        assert_eq!(first.allowed_methods, ["GET", "PUT"]);
+        assert_eq!(first.allowed_headers, ["x-amz-*"]);
+        assert_eq!(first.expose_headers, ["ETag"]);
+        assert_eq!(first.max_age_seconds, Some(3000));
+        assert_eq!(config.rules[1].max_age_seconds, None);
+        // What is stored and answered parses back to the same rules.
+        let canonical = cors_configuration(&config);
+        assert!(canonical.starts_with("<?xml"), "{canonical}");
+        assert_eq!(
+            parse_cors_configuration(canonical.as_bytes()).expect("again"),
+            config
+        );
+    }
+
+    #[test]
+    fn cors_configuration_errors() {
+        let code = |body: &str| parse_cors_configuration(body.as_bytes()).unwrap_err().code;
+        let rule = |inner: &str| {
+            format!("<CORSConfiguration><CORSRule>{inner}</CORSRule></CORSConfiguration>")
+        };
+        use S3ErrorCode::*;
+        assert_eq!(code("<CORSConfiguration/>"), MalformedXML);
+        assert_eq!(code("<Other/>"), MalformedXML);
+        assert_eq!(
+            code(&rule("<AllowedMethod>GET</AllowedMethod>")),
+            MalformedXML
+        );
+        assert_eq!(code(&rule("<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><Color>red</Color>")), MalformedXML);
+        assert_eq!(code(&rule("<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><MaxAgeSeconds>soon</MaxAgeSeconds>")), MalformedXML);
+        assert_eq!(code(&rule("<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><ID>a</ID><ID>b</ID>")), MalformedXML);
+        assert_eq!(
+            code(&rule(
+                "<AllowedOrigin>*</AllowedOrigin><AllowedMethod>TRACE</AllowedMethod>"
+            )),
+            InvalidRequest
+        );
+        assert_eq!(
+            code("<CORSConfiguration><Extra/></CORSConfiguration>"),
+            MalformedXML
+        );
+        let many = format!(
+            "<CORSConfiguration>{}</CORSConfiguration>",
+            "<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>".repeat(101)
+        );
+        assert_eq!(code(&many), MalformedXML);
+        let huge = "x".repeat(crate::proto::cors::CORS_BODY_MAX_BYTES + 1);
+        assert_eq!(code(&huge), MaxMessageLengthExceeded);
     }
 
     #[test]

@@ -434,6 +434,7 @@ async fn serve(ctx: &Rc<CoreCtx>, conn: &mut Conn) {
                 Response::error(&err.resource(head.path.clone()), &request_id, is_head)
             }
         };
+        let response = super::cors::decorate(ctx, &head, response);
         let status = response.status;
         let keep_alive = head.keep_alive()
             && body_done

@@ -6,6 +6,7 @@ pub mod body;
 pub mod config;
 pub mod conn;
 pub mod core;
+pub mod cors;
 pub mod md5kernel;
 pub mod md5lanes;
 pub mod mesh;

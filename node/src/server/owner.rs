@@ -165,6 +165,12 @@ pub enum OwnerOp {
         name: String,
         acl: u8,
     },
+    /// Core 0 only: sets (`Some`) or removes a bucket's CORS rules (canonical XML), durably,
+    /// then on every core's replica.
+    SetBucketCors {
+        name: String,
+        cors: Option<String>,
+    },
     DeleteBucket {
         name: String,
     },
@@ -327,6 +333,9 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
         OwnerOp::SetBucketAcl { name, acl } => {
             OwnerReply::Done(set_bucket_acl(&ctx, name, acl).await)
         }
+        OwnerOp::SetBucketCors { name, cors } => {
+            OwnerReply::Done(set_bucket_cors(&ctx, name, cors).await)
+        }
         OwnerOp::DeleteBucket { name } => OwnerReply::Done(delete_bucket(&ctx, name).await),
         OwnerOp::BucketAdded { name, meta } => {
             ctx.buckets.borrow_mut().insert(name, meta);
@@ -377,6 +386,24 @@ async fn create_bucket(
 async fn set_bucket_acl(ctx: &Rc<CoreCtx>, name: String, acl: u8) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
     let Some(meta) = ctx.store.set_bucket_acl(&name, acl).await.map_err(s3)? else {
+        return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
+    };
+    ctx.mesh
+        .broadcast(|_| OwnerOp::BucketAdded {
+            name: name.clone(),
+            meta: meta.clone(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn set_bucket_cors(
+    ctx: &Rc<CoreCtx>,
+    name: String,
+    cors: Option<String>,
+) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
+    let Some(meta) = ctx.store.set_bucket_cors(&name, cors).await.map_err(s3)? else {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
     };
     ctx.mesh

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use super::body::{self, Verifier};
 use super::conn::{self, Body, Conn, RespBody, Response};
 use super::core::CoreCtx;
+use super::cors;
 use super::owner::{merge_lists, GetRequest, ObjectInfo, OwnerOp, OwnerReply};
 use crate::constants::{
     DELETE_KEYS_MAX, LIST_KEYS_MAX, USER_METADATA_BYTES_MAX, XML_BODY_BYTES_MAX,
@@ -61,6 +62,13 @@ pub async fn handle(
         Err(e) => return ("Unrouted", Err(e), false),
     };
     let op = route.op.name();
+    if route.op == Operation::CorsPreflight {
+        // Browsers send preflights without credentials; nothing but the bucket's CORS rules
+        // decides the answer. A body (there should be none) is not read: the connection
+        // then closes.
+        let done = Body::new(head, None).is_ok_and(|b| b.is_done());
+        return (op, super::cors::preflight(ctx, head, &route), done);
+    }
     let auth_request = sigv4::AuthRequest {
         method: &head.method,
         raw_path: &head.path,
@@ -220,6 +228,14 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
         Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c).await,
+        Operation::PutBucketCors => {
+            let name = require_bucket(req)?;
+            cors::put(req, conn, name).await
+        }
+        Operation::GetBucketCors => cors::get(req.ctx, &require_bucket(req)?),
+        Operation::DeleteBucketCors => cors::delete(req.ctx, require_bucket(req)?).await,
+        // Answered in `handle`, before authentication.
+        Operation::CorsPreflight => Err(S3ErrorCode::InternalError.into()),
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{name} is not implemented by Tessera"),
@@ -403,7 +419,7 @@ fn upload_id(req: &Request<'_>) -> Result<u64, S3Error> {
     u64::from_str_radix(text, 16).map_err(|_| S3ErrorCode::NoSuchUpload.into())
 }
 
-fn expect_done(reply: OwnerReply) -> Result<(), S3Error> {
+pub(super) fn expect_done(reply: OwnerReply) -> Result<(), S3Error> {
     match reply {
         OwnerReply::Done(result) => result,
         _ => Err(S3ErrorCode::InternalError.into()),
