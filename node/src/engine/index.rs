@@ -687,6 +687,42 @@ mod tests {
     }
 
     #[test]
+    fn bucket_cors_sets_and_clears_an_existing_bucket_only_and_survives_a_checkpoint() {
+        let mut index = Index::default();
+        let rules = "<CORSConfiguration><CORSRule/></CORSConfiguration>";
+        index.apply(Record::BucketCors {
+            name: "early".into(),
+            cors: rules.into(),
+        });
+        assert!(index.buckets.is_empty(), "CORS rules create no bucket");
+        for name in ["a", "b"] {
+            index.apply(Record::BucketCreate {
+                name: name.into(),
+                ctime_ms: 5,
+                owner: "AK".into(),
+            });
+        }
+        assert_eq!(index.buckets["a"].cors, None);
+        index.apply(Record::BucketCors {
+            name: "a".into(),
+            cors: rules.into(),
+        });
+        assert_eq!(index.buckets["a"].cors.as_deref(), Some(rules));
+        assert_eq!(index.buckets["b"].cors, None);
+        let payload = crate::engine::store::checkpoint_payload(&index);
+        let mut rebuilt = Index::default();
+        for record in crate::engine::format::decode_records(&payload).unwrap() {
+            rebuilt.apply(record);
+        }
+        assert_eq!(rebuilt.buckets, index.buckets);
+        index.apply(Record::BucketCors {
+            name: "a".into(),
+            cors: String::new(),
+        });
+        assert_eq!(index.buckets["a"].cors, None, "empty rules: none");
+    }
+
+    #[test]
     fn object_acl_changes_only_the_acl_of_an_existing_object_and_survives_a_checkpoint() {
         let mut index = Index::default();
         let key = composite_key("b", b"k");
