@@ -20,3 +20,5 @@ mod s3_listing;
 mod s3_multipart;
 #[path = "s3_objects.rs"]
 mod s3_objects;
+#[path = "s3_tagging.rs"]
+mod s3_tagging;

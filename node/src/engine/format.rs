@@ -75,6 +75,8 @@ pub struct Meta {
     pub checksum: Option<(String, String)>,
     /// The object's canned ACL (`proto::acl::CannedAcl::code`; 0 = private, only the owner).
     pub acl: u8,
+    /// The object's tags (`proto::tagging`: at most 10, keys unique), in the order given.
+    pub tags: Vec<(String, String)>,
 }
 
 /// The index entry of one object.
@@ -143,6 +145,12 @@ pub enum Record {
         name: String,
         cors: String,
     },
+    /// An object's tags (`Meta::tags`), set by Put/DeleteObjectTagging without touching its
+    /// data or its other metadata; for a key that does not exist, nothing.
+    ObjectTags {
+        key: Vec<u8>,
+        tags: Vec<(String, String)>,
+    },
     /// An object's canned ACL (`Meta::acl`), set by PutObjectAcl without touching its data or
     /// its other metadata; for a key that does not exist, nothing.
     ObjectAcl {
@@ -184,10 +192,13 @@ mod tag {
     /// UploadCreate with its initiator (tag 4 is written still when it has none).
     pub const UPLOAD_CREATE_BY: u8 = 14;
     pub const BUCKET_CORS: u8 = 15;
+    pub const OBJECT_TAGS: u8 = 16;
     /// `Meta` present byte: absent, present, present with a trailing ACL byte.
     pub const META_NONE: u8 = 0;
     pub const META: u8 = 1;
     pub const META_ACL: u8 = 2;
+    /// `Meta` present byte: present with a trailing ACL byte and tags.
+    pub const META_TAGS: u8 = 3;
     pub const LOC_EMPTY: u8 = 0;
     pub const LOC_PACKED: u8 = 1;
     pub const LOC_PARTS: u8 = 2;
@@ -265,12 +276,15 @@ fn put_meta(w: &mut Writer, meta: &Option<Box<Meta>>) {
         w.u8(tag::META_NONE);
         return;
     };
-    // Metadata without an ACL keeps the layout of format 1's `Meta` byte for byte.
-    w.u8(if meta.acl == 0 {
-        tag::META
-    } else {
+    // Metadata without an ACL or tags keeps the layout of format 1's `Meta` byte for byte.
+    let present = if !meta.tags.is_empty() {
+        tag::META_TAGS
+    } else if meta.acl != 0 {
         tag::META_ACL
-    });
+    } else {
+        tag::META
+    };
+    w.u8(present);
     match &meta.content_type {
         Some(ct) => {
             w.u8(1);
@@ -291,16 +305,37 @@ fn put_meta(w: &mut Writer, meta: &Option<Box<Meta>>) {
         }
         None => w.u8(0),
     }
-    if meta.acl != 0 {
+    if present != tag::META {
         w.u8(meta.acl);
     }
+    if present == tag::META_TAGS {
+        put_tags(w, &meta.tags);
+    }
+}
+
+fn put_tags(w: &mut Writer, tags: &[(String, String)]) {
+    debug_assert!(tags.len() <= u8::MAX as usize);
+    w.u8(tags.len() as u8);
+    for (key, value) in tags {
+        w.str(key);
+        w.str(value);
+    }
+}
+
+fn get_tags(r: &mut Reader) -> Option<Vec<(String, String)>> {
+    let count = r.u8()? as usize;
+    let mut tags = Vec::with_capacity(count);
+    for _ in 0..count {
+        tags.push((r.string()?, r.string()?));
+    }
+    Some(tags)
 }
 
 fn get_meta(r: &mut Reader) -> Option<Option<Box<Meta>>> {
     let present = r.u8()?;
     match present {
         tag::META_NONE => return Some(None),
-        tag::META | tag::META_ACL => {}
+        tag::META | tag::META_ACL | tag::META_TAGS => {}
         _ => return None,
     }
     let content_type = if r.u8()? == 1 {
@@ -318,12 +353,18 @@ fn get_meta(r: &mut Reader) -> Option<Option<Box<Meta>>> {
     } else {
         None
     };
-    let acl = if present == tag::META_ACL { r.u8()? } else { 0 };
+    let acl = if present == tag::META { 0 } else { r.u8()? };
+    let tags = if present == tag::META_TAGS {
+        get_tags(r)?
+    } else {
+        Vec::new()
+    };
     Some(Some(Box::new(Meta {
         content_type,
         headers,
         checksum,
         acl,
+        tags,
     })))
 }
 
@@ -464,6 +505,11 @@ impl Record {
                 w.str(name);
                 w.str(cors);
             }
+            Record::ObjectTags { key, tags } => {
+                w.u8(tag::OBJECT_TAGS);
+                w.bytes(key);
+                put_tags(&mut w, tags);
+            }
             Record::ObjectAcl { key, acl } => {
                 w.u8(tag::OBJECT_ACL);
                 w.bytes(key);
@@ -537,6 +583,10 @@ impl Record {
             tag::BUCKET_CORS => Record::BucketCors {
                 name: r.string()?,
                 cors: r.string()?,
+            },
+            tag::OBJECT_TAGS => Record::ObjectTags {
+                key: r.bytes()?.to_vec(),
+                tags: get_tags(&mut r)?,
             },
             tag::OBJECT_ACL => Record::ObjectAcl {
                 key: r.bytes()?.to_vec(),
@@ -710,9 +760,18 @@ mod tests {
             headers: vec![("x-amz-meta-a".into(), "b".into())],
             checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
             acl: 0,
+            tags: Vec::new(),
         }));
         let shared = Some(Box::new(Meta {
             acl: 1,
+            ..Meta::default()
+        }));
+        let tagged = Some(Box::new(Meta {
+            content_type: Some("a/b".into()),
+            tags: vec![
+                ("env".into(), "prod".into()),
+                ("empty".into(), String::new()),
+            ],
             ..Meta::default()
         }));
         vec![
@@ -757,6 +816,25 @@ mod tests {
             Record::ObjectAcl {
                 key: b"b\0empty".to_vec(),
                 acl: 3,
+            },
+            Record::Put {
+                key: b"b\0tagged".to_vec(),
+                entry: Entry {
+                    size: 0,
+                    mtime_ms: 9,
+                    etag: [5; 16],
+                    parts_count: 0,
+                    loc: Location::Empty,
+                    meta: tagged,
+                },
+            },
+            Record::ObjectTags {
+                key: b"b\0tagged".to_vec(),
+                tags: vec![("k".into(), "v".into())],
+            },
+            Record::ObjectTags {
+                key: b"b\0tagged".to_vec(),
+                tags: Vec::new(),
             },
             Record::Delete {
                 key: b"b\0gone".to_vec(),

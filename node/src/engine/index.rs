@@ -157,6 +157,18 @@ impl Index {
         Index::default()
     }
 
+    /// Changes one field of an existing object's metadata (nothing for a missing key); the
+    /// metadata is dropped again when nothing is left in it.
+    fn set_meta(&mut self, key: &[u8], change: impl FnOnce(&mut Meta)) {
+        if let Some(entry) = self.objects.get_mut(key) {
+            let meta = entry.meta.get_or_insert_with(Box::default);
+            change(meta);
+            if **meta == Meta::default() {
+                entry.meta = None;
+            }
+        }
+    }
+
     /// Applies one durable record. Returns the extents no longer referenced.
     pub fn apply(&mut self, record: Record) -> Vec<Extent> {
         let mut freed = Vec::new();
@@ -240,13 +252,10 @@ impl Index {
                 });
             }
             Record::ObjectAcl { key, acl } => {
-                if let Some(entry) = self.objects.get_mut(key.as_slice()) {
-                    let meta = entry.meta.get_or_insert_with(Box::default);
-                    meta.acl = acl;
-                    if **meta == Meta::default() {
-                        entry.meta = None;
-                    }
-                }
+                self.set_meta(&key, |meta| meta.acl = acl);
+            }
+            Record::ObjectTags { key, tags } => {
+                self.set_meta(&key, |meta| meta.tags = tags);
             }
             Record::BucketAcl { name, acl } => {
                 if let Some(bucket) = self.buckets.get_mut(&name) {

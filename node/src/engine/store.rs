@@ -709,24 +709,43 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the canned ACL (`Meta::acl`) of object `key`; `false` if it does not exist (or
-    /// was deleted before the record applied, which then changed nothing). Data, ETag, and
-    /// Last-Modified stay as they are.
+    /// Sets an object's canned ACL (PutObjectAcl); `false` if the key does not exist.
     pub async fn set_object_acl(
         &self,
         bucket: &str,
         key: &str,
         acl: u8,
     ) -> Result<bool, StorageError> {
+        self.set_object_meta(bucket, key, |key| Record::ObjectAcl { key, acl })
+            .await
+    }
+
+    /// Replaces an object's tags (Put/DeleteObjectTagging); `false` if the key does not exist.
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<bool, StorageError> {
+        self.set_object_meta(bucket, key, |key| Record::ObjectTags { key, tags })
+            .await
+    }
+
+    /// Commits `record(key)`, a change to the metadata of object `key` alone; `false` if the
+    /// key does not exist (before, or once committed: deleted meanwhile, the record then
+    /// changed nothing).
+    async fn set_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: impl FnOnce(Vec<u8>) -> Record,
+    ) -> Result<bool, StorageError> {
         let ckey = composite_key(bucket, key.as_bytes());
         if !self.index.borrow().objects.contains_key(ckey.as_slice()) {
             return Ok(false);
         }
         self.submit(Pending::new(
-            vec![Record::ObjectAcl {
-                key: ckey.clone(),
-                acl,
-            }],
+            vec![record(ckey.clone())],
             Check::None,
             0,
             Vec::new(),

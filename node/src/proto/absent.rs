@@ -1,13 +1,12 @@
-//! Configurations Tessera never has — object tags, bucket tags, versioning, lifecycle,
+//! Configurations Tessera never has — bucket tags, versioning, lifecycle,
 //! policies, encryption, website, replication, object lock, logging, notifications,
 //! acceleration, request payment, public access blocks, ownership controls — and what reading
 //! or deleting one answers: what S3 answers for a bucket or object that has none.
 //!
 //! Why answer instead of `501`: tools read every configuration of what they manage.
-//! Terraform's and Pulumi's bucket resources read them all on every refresh, and the aws cli
-//! v2 reads the source's tags to copy a large object within S3 (multipart copy). A `501`
-//! there breaks the tool although nothing it asked for is missing: the bucket really has no
-//! lifecycle rules, the object really has no tags. Setting one stays `501 NotImplemented`
+//! Terraform's and Pulumi's bucket resources read them all on every refresh. A `501` there
+//! breaks the tool although nothing it asked for is missing: the bucket really has no
+//! lifecycle rules. Setting one stays `501 NotImplemented`
 //! (`route::UNSUPPORTED`), so nothing is ever accepted that Tessera would not keep, and a
 //! delete is a no-op `204`: afterwards the configuration is absent, as the client asked.
 //!
@@ -19,7 +18,6 @@ use crate::proto::error::S3ErrorCode;
 /// A configuration that is always absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Absent {
-    ObjectTagging,
     BucketTagging,
     Versioning,
     Lifecycle,
@@ -51,12 +49,6 @@ impl Absent {
     pub fn describe(self) -> (&'static str, bool, &'static str, Option<&'static str>) {
         use Absent::*;
         match self {
-            ObjectTagging => (
-                "tagging",
-                true,
-                "GetObjectTagging",
-                Some("DeleteObjectTagging"),
-            ),
             BucketTagging => (
                 "tagging",
                 false,
@@ -125,10 +117,9 @@ impl Absent {
         }
     }
 
-    pub const ALL: [Absent; 16] = {
+    pub const ALL: [Absent; 15] = {
         use Absent::*;
         [
-            ObjectTagging,
             BucketTagging,
             Versioning,
             Lifecycle,
@@ -152,10 +143,6 @@ impl Absent {
         use Absent::*;
         use S3ErrorCode as E;
         match self {
-            ObjectTagging => Answer::Document(concat!(
-                r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-                r#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet></TagSet></Tagging>"#
-            )),
             Versioning => Answer::Document(concat!(
                 r#"<?xml version="1.0" encoding="UTF-8"?>"#,
                 r#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></VersioningConfiguration>"#

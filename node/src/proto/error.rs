@@ -39,6 +39,8 @@ pub enum S3ErrorCode {
     InvalidPolicyDocument,
     InvalidRange,
     InvalidRequest,
+    /// A tag set beyond S3's limits (`proto::tagging`).
+    InvalidTag,
     /// POST Object: the form has no `file` field.
     IncorrectNumberOfFilesInPostRequest,
     KeyTooLongError,
@@ -115,6 +117,7 @@ impl S3ErrorCode {
             InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidTag => "InvalidTag",
             IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
@@ -179,6 +182,7 @@ impl S3ErrorCode {
             | InvalidPartOrder
             | InvalidPolicyDocument
             | InvalidRequest
+            | InvalidTag
             | IncorrectNumberOfFilesInPostRequest
             | KeyTooLongError
             | MalformedXML

@@ -5,11 +5,11 @@
 //!
 //! Why refuse instead of ignoring: each of these headers asks S3 for a guarantee — that the
 //! bytes are encrypted at rest (SSE-S3, SSE-KMS, SSE-C), that an object cannot be deleted
-//! until a date (object lock), that an object carries tags, that other principals may (or may
-//! not) read it (ACL grants). A store that accepted the request and dropped the header would
-//! tell the client the guarantee holds when it does not. Headers that ask for nothing Tessera
-//! lacks are accepted: object lock explicitly disabled, an empty tag set, and the canned ACLs
-//! Tessera keeps and enforces on buckets and objects (`proto::acl`).
+//! until a date (object lock), that other principals may (or may not) read it (ACL grants). A
+//! store that accepted the request and dropped the header would tell the client the guarantee
+//! holds when it does not. Headers that ask for nothing Tessera lacks are accepted: object
+//! lock explicitly disabled, the canned ACLs Tessera keeps and enforces on buckets and objects
+//! (`proto::acl`), and tags (`x-amz-tagging`, kept with the object, `proto::tagging`).
 //!
 //! Must not: do I/O, or look at anything but header names and values (lowercase names, as
 //! `http::RequestHead` keeps them).
@@ -48,7 +48,6 @@ pub fn check(headers: &[(String, String)]) -> Result<(), S3Error> {
             "x-amz-bucket-object-lock-enabled" if !value.eq_ignore_ascii_case("false") => {
                 Some("object lock")
             }
-            "x-amz-tagging" if !value.is_empty() => Some("object tagging"),
             "x-amz-acl" if crate::proto::acl::CannedAcl::parse(value).is_some() => None,
             "x-amz-acl" => canned_acl(value)?,
             _ => None,
@@ -105,7 +104,7 @@ mod tests {
             ("x-amz-object-lock-mode", "GOVERNANCE", Err(N)),
             ("x-amz-object-lock-legal-hold", "ON", Err(N)),
             ("x-amz-bucket-object-lock-enabled", "true", Err(N)),
-            ("x-amz-tagging", "a=b", Err(N)),
+            ("x-amz-tagging", "a=b", Ok(())),
             ("x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", Err(N)),
             ("x-amz-acl", "public-read", Ok(())),
             ("x-amz-acl", "public-read-write", Ok(())),

@@ -14,5 +14,6 @@ pub mod postform;
 pub mod route;
 pub mod sigv2;
 pub mod sigv4;
+pub mod tagging;
 pub mod time;
 pub mod xml;

@@ -71,6 +71,10 @@ pub enum Operation {
     GetObjectAcl,
     /// `PUT /bucket/key?acl`: accepted only for an ACL granting no one but the owner (a no-op).
     PutObjectAcl,
+    /// `PUT`, `GET`, `DELETE /bucket/key?tagging`: the object's tags.
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     /// `PUT /bucket?cors`, `GET /bucket?cors`, `DELETE /bucket?cors`: the bucket's CORS rules.
     PutBucketCors,
     GetBucketCors,
@@ -119,6 +123,9 @@ impl Operation {
             PutBucketAcl => "PutBucketAcl",
             GetObjectAcl => "GetObjectAcl",
             PutObjectAcl => "PutObjectAcl",
+            PutObjectTagging => "PutObjectTagging",
+            GetObjectTagging => "GetObjectTagging",
+            DeleteObjectTagging => "DeleteObjectTagging",
             PutBucketCors => "PutBucketCors",
             GetBucketCors => "GetBucketCors",
             DeleteBucketCors => "DeleteBucketCors",
@@ -174,7 +181,7 @@ enum Level {
 
 /// Sub-resources of real S3 operations Tessera does not implement:
 /// (query parameter, level, method, AWS operation name). They are checked before the supported
-/// operations, so `PUT /b/k?tagging` is `PutObjectTagging` (501), never a `PutObject`.
+/// operations, so `PUT /b/k?retention` is `PutObjectRetention` (501), never a `PutObject`.
 const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
     use Level::{Bucket as B, Object as O};
     use Method::{Delete as D, Get as G, Post as P, Put as U};
@@ -185,7 +192,6 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
         ("policy", B, U, "PutBucketPolicy"),
         ("lifecycle", B, U, "PutBucketLifecycleConfiguration"),
         ("tagging", B, U, "PutBucketTagging"),
-        ("tagging", O, U, "PutObjectTagging"),
         ("object-lock", B, U, "PutObjectLockConfiguration"),
         ("encryption", B, U, "PutBucketEncryption"),
         ("website", B, U, "PutBucketWebsite"),
@@ -571,6 +577,15 @@ fn object_op(
             _ => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
         };
     }
+    if has(query, "tagging") {
+        return match method {
+            Method::Get => Ok(Operation::GetObjectTagging),
+            Method::Put => Ok(Operation::PutObjectTagging),
+            Method::Delete => Ok(Operation::DeleteObjectTagging),
+            Method::Head => Ok(Operation::HeadObject),
+            Method::Post => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+        };
+    }
     if method != Method::Head {
         if let Some(op) = unsupported(Level::Object, method, query) {
             return Ok(op);
@@ -659,8 +674,8 @@ mod tests {
             ("OPTIONS", "/bkt", "", None, None, false, CorsPreflight, Some("bkt"), None),
             ("OPTIONS", "/bkt/some/key", "", None, None, false, CorsPreflight, Some("bkt"), Some("some/key")),
             ("GET", "/bkt", "policyStatus", None, None, false, GetAbsent(Absent::PolicyStatus), Some("bkt"), None),
-            ("GET", "/bkt/key", "tagging", None, None, false, GetAbsent(Absent::ObjectTagging), Some("bkt"), Some("key")),
-            ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
+            ("GET", "/bkt/key", "tagging", None, None, false, GetObjectTagging, Some("bkt"), Some("key")),
+            ("PUT", "/bkt/key", "tagging", None, None, false, PutObjectTagging, Some("bkt"), Some("key")),
             ("PUT", "/bkt", "tagging", None, None, false, NotImplemented("PutBucketTagging"), Some("bkt"), None),
             ("GET", "/bkt", "versioning", None, None, false, GetAbsent(Absent::Versioning), Some("bkt"), None),
             ("PUT", "/bkt", "versioning", None, None, false, NotImplemented("PutBucketVersioning"), Some("bkt"), None),
@@ -702,8 +717,8 @@ mod tests {
             // Unsupported object sub-resources.
             ("GET", "/bkt/key", "acl", None, None, false, GetObjectAcl, Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "acl", None, None, false, PutObjectAcl, Some("bkt"), Some("key")),
-            ("PUT", "/bkt/key", "tagging", None, None, false, NotImplemented("PutObjectTagging"), Some("bkt"), Some("key")),
-            ("DELETE", "/bkt/key", "tagging", None, None, false, DeleteAbsent(Absent::ObjectTagging), Some("bkt"), Some("key")),
+            ("PUT", "/bkt/key", "tagging", None, None, false, PutObjectTagging, Some("bkt"), Some("key")),
+            ("DELETE", "/bkt/key", "tagging", None, None, false, DeleteObjectTagging, Some("bkt"), Some("key")),
             ("GET", "/bkt/key", "torrent", None, None, false, NotImplemented("GetObjectTorrent"), Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "retention", None, None, false, NotImplemented("PutObjectRetention"), Some("bkt"), Some("key")),
             ("GET", "/bkt/key", "legal-hold", None, None, false, NotImplemented("GetObjectLegalHold"), Some("bkt"), Some("key")),

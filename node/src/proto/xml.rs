@@ -636,6 +636,21 @@ pub fn access_control_policy(owner: &Owner<'_>, grants: &[crate::proto::acl::Gra
     doc.finish(root)
 }
 
+/// GetObjectTagging: the object's tags (none: an empty `TagSet`).
+pub fn tagging(tags: &[(String, String)]) -> String {
+    let root = "Tagging";
+    let mut doc = Doc::new(root);
+    doc.open("TagSet");
+    for (key, value) in tags {
+        doc.open("Tag");
+        doc.text("Key", key);
+        doc.text("Value", value);
+        doc.close("Tag");
+    }
+    doc.close("TagSet");
+    doc.finish(root)
+}
+
 /// GetBucketCors: the bucket's `CORSConfiguration` (also the form it is stored in).
 pub fn cors_configuration(config: &crate::proto::cors::CorsConfig) -> String {
     let root = "CORSConfiguration";
@@ -841,6 +856,55 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
         return Err(malformed());
     }
     Ok(request)
+}
+
+/// Largest `Tagging` document (10 tags of 128 + 256 characters fit several times over).
+pub const TAGGING_BODY_MAX_BYTES: usize = 64 * 1024;
+
+/// Parses a `Tagging` document (PutObjectTagging's body, a form's `tagging` field) into
+/// `(key, value)` pairs in document order, unvalidated (`proto::tagging::validate`).
+/// Errors: `MaxMessageLengthExceeded` over [`TAGGING_BODY_MAX_BYTES`]; `MalformedXML` for
+/// bad XML, another root or element, or a `Tag` without exactly one `Key` (a missing `Value`
+/// is an empty one).
+pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    check_body_len(body, TAGGING_BODY_MAX_BYTES)?;
+    let mut walker = Walker::new(body);
+    walker.expect_root("Tagging")?;
+    let mut tags = Vec::new();
+    let (mut key, mut value): (Option<String>, Option<String>) = (None, None);
+    while let Some(step) = walker.next()? {
+        match step {
+            Step::Open => {
+                if walker.at(&["Tagging", "TagSet", "Tag"]) {
+                    if tags.len() > crate::proto::tagging::TAGS_MAX {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::InvalidTag,
+                            "Object tags cannot be greater than 10",
+                        ));
+                    }
+                    (key, value) = (None, None);
+                } else if !(walker.at(&["Tagging", "TagSet"])
+                    || walker.at(&["Tagging", "TagSet", "Tag", "Key"])
+                    || walker.at(&["Tagging", "TagSet", "Tag", "Value"]))
+                {
+                    return Err(malformed());
+                }
+            }
+            Step::Close(text) => {
+                if walker.at(&["Tagging", "TagSet", "Tag", "Key"]) {
+                    set_once(&mut key, text)?;
+                } else if walker.at(&["Tagging", "TagSet", "Tag", "Value"]) {
+                    set_once(&mut value, text)?;
+                } else if walker.at(&["Tagging", "TagSet", "Tag"]) {
+                    tags.push((
+                        key.take().ok_or_else(malformed)?,
+                        value.take().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// Parses a PutBucketCors body (`CORSConfiguration` of `CORSRule`s) and validates it
@@ -1796,6 +1860,45 @@ mod tests {
         let parts = parse_complete_multipart(body.as_bytes()).expect("10,000 parts");
         assert_eq!(parts.len(), COMPLETE_PARTS_MAX);
         assert_eq!(parts[9999], part(10000, "e10000"));
+    }
+
+    #[test]
+    fn tagging_parses_and_answers() {
+        let body = b"<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet><Tag><Key>b</Key><Value>2 &amp; 3</Value></Tag><Tag><Key>a</Key></Tag></TagSet></Tagging>";
+        let tags = parse_tagging(body).expect("parses");
+        assert_eq!(
+            tags,
+            vec![
+                ("b".to_string(), "2 & 3".to_string()),
+                ("a".to_string(), String::new())
+            ]
+        );
+        let doc = tagging(&tags);
+        assert!(
+            doc.contains("<TagSet><Tag><Key>b</Key><Value>2 &amp; 3</Value></Tag>"),
+            "{doc}"
+        );
+        assert_eq!(parse_tagging(doc.as_bytes()).expect("again"), tags);
+        assert!(tagging(&[]).contains("<TagSet></TagSet>"));
+        let code = |b: &str| parse_tagging(b.as_bytes()).unwrap_err().code;
+        assert_eq!(
+            code("<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>"),
+            S3ErrorCode::MalformedXML
+        );
+        assert_eq!(
+            code("<Tagging><TagSet><Tag><Key>a</Key><Key>b</Key></Tag></TagSet></Tagging>"),
+            S3ErrorCode::MalformedXML
+        );
+        assert_eq!(
+            code("<Tagging><Other/></Tagging>"),
+            S3ErrorCode::MalformedXML
+        );
+        assert_eq!(code("<Tags/>"), S3ErrorCode::MalformedXML);
+        let many = format!(
+            "<Tagging><TagSet>{}</TagSet></Tagging>",
+            "<Tag><Key>k</Key></Tag>".repeat(12)
+        );
+        assert_eq!(code(&many), S3ErrorCode::InvalidTag);
     }
 
     #[test]

@@ -152,6 +152,12 @@ pub enum OwnerOp {
         key: String,
         acl: u8,
     },
+    /// Replaces an object's tags (validated by the caller); NoSuchKey if it does not exist.
+    SetObjectTags {
+        bucket: String,
+        key: String,
+        tags: Vec<(String, String)>,
+    },
     /// Core 0 only: the durable bucket registry.
     CreateBucket {
         name: String,
@@ -321,11 +327,10 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
         })),
         OwnerOp::HasContent { bucket } => OwnerReply::Bool(store.bucket_has_content(&bucket)),
         OwnerOp::SetObjectAcl { bucket, key, acl } => {
-            OwnerReply::Done(match store.set_object_acl(&bucket, &key, acl).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(S3ErrorCode::NoSuchKey.into()),
-                Err(e) => Err(s3(e)),
-            })
+            OwnerReply::Done(found(store.set_object_acl(&bucket, &key, acl).await))
+        }
+        OwnerOp::SetObjectTags { bucket, key, tags } => {
+            OwnerReply::Done(found(store.set_object_tags(&bucket, &key, tags).await))
         }
         OwnerOp::CreateBucket { name, owner, acl } => {
             OwnerReply::Done(create_bucket(&ctx, name, owner, acl).await)
@@ -346,6 +351,15 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             OwnerReply::Done(Ok(()))
         }
         OwnerOp::Stats => OwnerReply::Stats(Box::new(super::metrics::CoreStats::collect(&ctx))),
+    }
+}
+
+/// A metadata change's answer: done, `NoSuchKey` for a key that does not exist, or the error.
+fn found(result: Result<bool, StorageError>) -> Result<(), S3Error> {
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(S3ErrorCode::NoSuchKey.into()),
+        Err(e) => Err(s3(e)),
     }
 }
 

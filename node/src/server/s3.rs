@@ -27,6 +27,7 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
 use crate::proto::route::{self, Operation, Route};
 use crate::proto::sigv4::{self, AuthOutcome, PayloadHash};
+use crate::proto::tagging;
 use crate::proto::{cond, postform, time, xml};
 
 type Handled = (&'static str, Result<Response, S3Error>, bool);
@@ -228,6 +229,13 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
         Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c).await,
+        Operation::GetObjectTagging => get_object_tagging(req).await,
+        Operation::PutObjectTagging => put_object_tagging(req, conn).await,
+        Operation::DeleteObjectTagging => {
+            let (bucket, key) = bucket_key(req)?;
+            set_object_tags(req, bucket, key, Vec::new()).await?;
+            Ok(Response::new(204))
+        }
         Operation::PutBucketCors => {
             let name = require_bucket(req)?;
             cors::put(req, conn, name).await
@@ -460,6 +468,7 @@ fn meta_from_headers(head: &RequestHead) -> Result<Option<Box<Meta>>, S3Error> {
                 user_bytes += n.len() - "x-amz-meta-".len() + value.len();
                 meta.headers.push((name.clone(), value.clone()));
             }
+            "x-amz-tagging" => meta.tags = tagging::from_header(value)?,
             _ => {}
         }
     }
@@ -705,14 +714,58 @@ async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
     ))
 }
 
+/// GetObjectTagging: the object's tags, sorted by key (an empty `TagSet` for none).
+async fn get_object_tagging(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let get = GetRequest {
+        bucket,
+        key,
+        head: true,
+        ..GetRequest::default()
+    };
+    let owner_core = req.ctx.owner_of(&get.key);
+    let info = match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => result?.info,
+        _ => return Err(S3ErrorCode::InternalError.into()),
+    };
+    let tags = info.meta.as_ref().map_or(&[][..], |m| m.tags.as_slice());
+    Ok(Response::xml(200, xml::tagging(tags)))
+}
+
+/// PutObjectTagging: replaces the object's tags with the body's `Tagging` (validated);
+/// nothing else of the object changes.
+async fn put_object_tagging(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let verifier = Verifier::new(req.head, req.auth.payload)?;
+    let body = body::read_small(conn, &mut req.body, verifier, xml::TAGGING_BODY_MAX_BYTES).await?;
+    let tags = tagging::validate(xml::parse_tagging(&body)?)?;
+    set_object_tags(req, bucket, key, tags).await?;
+    Ok(Response::new(200))
+}
+
+async fn set_object_tags(
+    req: &Request<'_>,
+    bucket: String,
+    key: String,
+    tags: tagging::Tags,
+) -> Result<(), S3Error> {
+    let owner_core = req.ctx.owner_of(&key);
+    expect_done(
+        req.ctx
+            .mesh
+            .call(owner_core, OwnerOp::SetObjectTags { bucket, key, tags })
+            .await?,
+    )
+}
+
 /// Reading or deleting a configuration Tessera never has (`proto::absent`), once the bucket
-/// (and the object, for object tags) is known to exist: the owner's, as every configuration
-/// is (`access_of`).
+/// (and the object, for an object's configuration) is known to exist: the owner's, as every
+/// configuration is (`access_of`).
 async fn absent(req: &Request<'_>, config: Absent) -> Result<Response, S3Error> {
     let name = require_bucket(req)?;
     let mut resource = format!("/{name}");
     if let Some(key) = &req.route.key {
-        // Object tags: the object must exist (NoSuchKey), as on S3.
+        // An object's configuration: the object must exist (NoSuchKey), as on S3.
         let get = GetRequest {
             bucket: name.clone(),
             key: key.clone(),
@@ -1254,6 +1307,9 @@ fn object_headers(response: &mut Response, req: &Request<'_>, info: &ObjectInfo,
     h.push(("Last-Modified", time::http_date(info.mtime_ms / 1000)));
     h.push(("Accept-Ranges", "bytes".to_string()));
     let meta = info.meta.as_deref();
+    if let Some(count) = meta.map(|m| m.tags.len()).filter(|n| *n > 0) {
+        h.push(("x-amz-tagging-count", count.to_string()));
+    }
     let content_type = meta
         .and_then(|m| m.content_type.clone())
         .unwrap_or_else(|| "binary/octet-stream".to_string());
@@ -1493,13 +1549,36 @@ async fn copy_object(req: &Request<'_>) -> Result<Response, S3Error> {
     let source = open_source(req, None).await?;
     // A copy gets the ACL its request asks for (private without one), never its source's,
     // as in S3.
-    let meta = if replace {
-        meta_from_headers(req.head)?
+    // Tags follow `x-amz-tagging-directive`: the source's (COPY, the default), or the
+    // request's `x-amz-tagging` (REPLACE), whatever the metadata directive.
+    let replace_tags = match req.head.header("x-amz-tagging-directive").unwrap_or("COPY") {
+        d if d.eq_ignore_ascii_case("REPLACE") => true,
+        d if d.eq_ignore_ascii_case("COPY") => false,
+        _ => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Unknown tagging directive.",
+            ))
+        }
+    };
+    let mut meta = if replace {
+        meta_from_headers(req.head)?.unwrap_or_default()
     } else {
         let mut meta = source.info.meta.clone().unwrap_or_default();
         meta.acl = requested_acl(req.head);
-        (*meta != Meta::default()).then_some(meta)
+        meta
     };
+    meta.tags = match (replace_tags, req.head.header("x-amz-tagging")) {
+        (true, Some(value)) => tagging::from_header(value)?,
+        (true, None) => Vec::new(),
+        (false, _) => source
+            .info
+            .meta
+            .as_ref()
+            .map(|m| m.tags.clone())
+            .unwrap_or_default(),
+    };
+    let meta = (*meta != Meta::default()).then_some(meta);
     let checksum = source.info.meta.as_ref().and_then(|m| m.checksum.clone());
     let size = source.info.size;
     let body = forward(source.body, checksum);
