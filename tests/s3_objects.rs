@@ -1097,26 +1097,6 @@ async fn unimplemented_operations_are_501() {
         501,
     );
     assert_s3_err(
-        s3.put_bucket_tagging()
-            .bucket(&b)
-            .tagging(
-                aws_sdk_s3::types::Tagging::builder()
-                    .tag_set(
-                        aws_sdk_s3::types::Tag::builder()
-                            .key("team")
-                            .value("a")
-                            .build()
-                            .expect("tag"),
-                    )
-                    .build()
-                    .expect("tagging"),
-            )
-            .send()
-            .await,
-        "NotImplemented",
-        501,
-    );
-    assert_s3_err(
         s3.put_bucket_policy().bucket(&b).policy("{}").send().await,
         "NotImplemented",
         501,
@@ -1147,7 +1127,7 @@ async fn unimplemented_operations_are_501() {
         tessera_tests::xml_value(&text, "RequestId").is_some(),
         "{text}"
     );
-    // Nothing was set: the bucket still has no versioning and the object no tags.
+    // Nothing was set: the bucket still has no versioning, the object no tags.
     let versioning = s3
         .get_bucket_versioning()
         .bucket(&b)

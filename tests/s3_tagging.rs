@@ -1,6 +1,7 @@
-//! Object tags through `aws-sdk-s3`: `x-amz-tagging` on PUT, multipart and copy (with the
-//! tagging directive), Put/Get/DeleteObjectTagging, `x-amz-tagging-count` on GET and HEAD,
-//! S3's limits (InvalidTag), owner-only access, and tags surviving kill -9.
+//! Tags through `aws-sdk-s3`. Objects: `x-amz-tagging` on PUT, multipart and copy (with the
+//! tagging directive), Put/Get/DeleteObjectTagging, `x-amz-tagging-count` on GET and HEAD.
+//! Buckets: Put/Get/DeleteBucketTagging. S3's limits (InvalidTag), owner-only access, and
+//! tags surviving kill -9.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging, TaggingDirective};
@@ -281,11 +282,103 @@ async fn tag_limits_and_access_are_s3s() {
 }
 
 #[tokio::test]
+async fn bucket_tags_are_set_read_and_deleted() {
+    let node = Node::shared();
+    let s3 = node.client();
+    let b = unique_bucket("btags");
+    create_bucket(&s3, &b).await;
+    assert_s3_err(
+        s3.get_bucket_tagging().bucket(&b).send().await,
+        "NoSuchTagSet",
+        404,
+    );
+    s3.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&[("project", "tessera"), ("cost-center", "42")]))
+        .send()
+        .await
+        .expect("put bucket tagging");
+    let got = s3
+        .get_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("get");
+    let got: Vec<(String, String)> = got
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    assert_eq!(got, pairs(&[("cost-center", "42"), ("project", "tessera")]));
+    // Up to 50 on a bucket; 51 is refused and changes nothing.
+    let fifty: Vec<(String, String)> = (0..50).map(|i| (format!("k{i:02}"), "v".into())).collect();
+    let refs: Vec<(&str, &str)> = fifty
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    s3.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&refs))
+        .send()
+        .await
+        .expect("fifty tags");
+    let mut fifty_one = fifty.clone();
+    fifty_one.push(("k50".into(), "v".into()));
+    let refs: Vec<(&str, &str)> = fifty_one
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_s3_err(
+        s3.put_bucket_tagging()
+            .bucket(&b)
+            .tagging(tagging(&refs))
+            .send()
+            .await,
+        "InvalidTag",
+        400,
+    );
+    let got = s3
+        .get_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.tag_set().len(), 50);
+    let other = node.other_client();
+    assert_s3_err(
+        other.get_bucket_tagging().bucket(&b).send().await,
+        "AccessDenied",
+        403,
+    );
+    assert_s3_err(
+        other.delete_bucket_tagging().bucket(&b).send().await,
+        "AccessDenied",
+        403,
+    );
+    s3.delete_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("delete bucket tagging");
+    assert_s3_err(
+        s3.get_bucket_tagging().bucket(&b).send().await,
+        "NoSuchTagSet",
+        404,
+    );
+}
+
+#[tokio::test]
 async fn tags_survive_kill9() {
     let mut node = Node::start();
     let s3 = node.client();
     let b = unique_bucket("tagdur");
     create_bucket(&s3, &b).await;
+    s3.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&[("kept", "yes")]))
+        .send()
+        .await
+        .expect("bucket tags");
     for key in ["a", "m", "z"] {
         s3.put_object()
             .bucket(&b)
@@ -309,4 +402,11 @@ async fn tags_survive_kill9() {
     assert_eq!(tags_of(&s3, &b, "a").await, pairs(&[("key", "a")]));
     assert_eq!(tags_of(&s3, &b, "m").await, pairs(&[("changed", "yes")]));
     assert_eq!(tags_of(&s3, &b, "z").await, pairs(&[("key", "z")]));
+    let bucket_tags = s3
+        .get_bucket_tagging()
+        .bucket(&b)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bucket_tags.tag_set()[0].key(), "kept");
 }

@@ -139,6 +139,12 @@ pub enum Record {
         name: String,
         acl: u8,
     },
+    /// A bucket's tags (`BucketMeta::tags`), empty for none (DeleteBucketTagging). Core 0
+    /// only; for a bucket that does not exist, nothing.
+    BucketTags {
+        name: String,
+        tags: Vec<(String, String)>,
+    },
     /// A bucket's CORS configuration (`BucketMeta::cors`), empty for none (DeleteBucketCors).
     /// Core 0 only; for a bucket that does not exist, nothing.
     BucketCors {
@@ -193,6 +199,7 @@ mod tag {
     pub const UPLOAD_CREATE_BY: u8 = 14;
     pub const BUCKET_CORS: u8 = 15;
     pub const OBJECT_TAGS: u8 = 16;
+    pub const BUCKET_TAGS: u8 = 17;
     /// `Meta` present byte: absent, present, present with a trailing ACL byte.
     pub const META_NONE: u8 = 0;
     pub const META: u8 = 1;
@@ -505,6 +512,11 @@ impl Record {
                 w.str(name);
                 w.str(cors);
             }
+            Record::BucketTags { name, tags } => {
+                w.u8(tag::BUCKET_TAGS);
+                w.str(name);
+                put_tags(&mut w, tags);
+            }
             Record::ObjectTags { key, tags } => {
                 w.u8(tag::OBJECT_TAGS);
                 w.bytes(key);
@@ -583,6 +595,10 @@ impl Record {
             tag::BUCKET_CORS => Record::BucketCors {
                 name: r.string()?,
                 cors: r.string()?,
+            },
+            tag::BUCKET_TAGS => Record::BucketTags {
+                name: r.string()?,
+                tags: get_tags(&mut r)?,
             },
             tag::OBJECT_TAGS => Record::ObjectTags {
                 key: r.bytes()?.to_vec(),
@@ -875,6 +891,14 @@ mod tests {
             Record::BucketCors {
                 name: "bucket".into(),
                 cors: String::new(),
+            },
+            Record::BucketTags {
+                name: "bucket".into(),
+                tags: vec![("cost-center".into(), "42".into())],
+            },
+            Record::BucketTags {
+                name: "bucket".into(),
+                tags: Vec::new(),
             },
             Record::Unsynced,
         ]

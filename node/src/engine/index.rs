@@ -73,6 +73,8 @@ pub struct BucketMeta {
     pub owner: String,
     pub acl: u8,
     pub cors: Option<std::sync::Arc<str>>,
+    /// The bucket's tags (PutBucketTagging; validated, sorted by key).
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -249,6 +251,7 @@ impl Index {
                     owner,
                     acl: 0,
                     cors: None,
+                    tags: Vec::new(),
                 });
             }
             Record::ObjectAcl { key, acl } => {
@@ -260,6 +263,11 @@ impl Index {
             Record::BucketAcl { name, acl } => {
                 if let Some(bucket) = self.buckets.get_mut(&name) {
                     bucket.acl = acl;
+                }
+            }
+            Record::BucketTags { name, tags } => {
+                if let Some(bucket) = self.buckets.get_mut(&name) {
+                    bucket.tags = tags;
                 }
             }
             Record::BucketCors { name, cors } => {

@@ -974,6 +974,7 @@ impl Store {
             owner: owner.to_string(),
             acl,
             cors: None,
+            tags: Vec::new(),
         };
         let mut records = vec![Record::BucketCreate {
             name: name.to_string(),
@@ -1007,20 +1008,11 @@ impl Store {
         name: &str,
         acl: u8,
     ) -> Result<Option<BucketMeta>, StorageError> {
-        if !self.index.borrow().buckets.contains_key(name) {
-            return Ok(None);
-        }
-        self.submit(Pending::new(
-            vec![Record::BucketAcl {
-                name: name.to_string(),
-                acl,
-            }],
-            Check::None,
-            0,
-            Vec::new(),
-        ))
-        .await?;
-        Ok(self.index.borrow().buckets.get(name).cloned())
+        let record = Record::BucketAcl {
+            name: name.to_string(),
+            acl,
+        };
+        self.set_bucket_meta(name, record).await
     }
 
     /// Sets (or with `None` removes) bucket `name`'s CORS configuration; answers the bucket as
@@ -1030,19 +1022,39 @@ impl Store {
         name: &str,
         cors: Option<String>,
     ) -> Result<Option<BucketMeta>, StorageError> {
+        let record = Record::BucketCors {
+            name: name.to_string(),
+            cors: cors.unwrap_or_default(),
+        };
+        self.set_bucket_meta(name, record).await
+    }
+
+    /// Replaces bucket `name`'s tags (empty: none); answers the bucket as the index then
+    /// holds it, `None` if it does not exist.
+    pub async fn set_bucket_tags(
+        &self,
+        name: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<Option<BucketMeta>, StorageError> {
+        let record = Record::BucketTags {
+            name: name.to_string(),
+            tags,
+        };
+        self.set_bucket_meta(name, record).await
+    }
+
+    /// Commits `record`, a change to bucket `name`'s registry entry alone; answers the bucket
+    /// as the index then holds it, `None` if it does not exist.
+    async fn set_bucket_meta(
+        &self,
+        name: &str,
+        record: Record,
+    ) -> Result<Option<BucketMeta>, StorageError> {
         if !self.index.borrow().buckets.contains_key(name) {
             return Ok(None);
         }
-        self.submit(Pending::new(
-            vec![Record::BucketCors {
-                name: name.to_string(),
-                cors: cors.unwrap_or_default(),
-            }],
-            Check::None,
-            0,
-            Vec::new(),
-        ))
-        .await?;
+        self.submit(Pending::new(vec![record], Check::None, 0, Vec::new()))
+            .await?;
         Ok(self.index.borrow().buckets.get(name).cloned())
     }
 
@@ -1298,6 +1310,13 @@ pub fn checkpoint_payload(index: &Index) -> Vec<u8> {
             Record::BucketCors {
                 name: name.clone(),
                 cors: cors.to_string(),
+            }
+            .encode(&mut out);
+        }
+        if !bucket.tags.is_empty() {
+            Record::BucketTags {
+                name: name.clone(),
+                tags: bucket.tags.clone(),
             }
             .encode(&mut out);
         }

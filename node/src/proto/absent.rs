@@ -1,4 +1,4 @@
-//! Configurations Tessera never has — bucket tags, versioning, lifecycle,
+//! Configurations Tessera never has — versioning, lifecycle,
 //! policies, encryption, website, replication, object lock, logging, notifications,
 //! acceleration, request payment, public access blocks, ownership controls — and what reading
 //! or deleting one answers: what S3 answers for a bucket or object that has none.
@@ -18,7 +18,6 @@ use crate::proto::error::S3ErrorCode;
 /// A configuration that is always absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Absent {
-    BucketTagging,
     Versioning,
     Lifecycle,
     Policy,
@@ -49,12 +48,6 @@ impl Absent {
     pub fn describe(self) -> (&'static str, bool, &'static str, Option<&'static str>) {
         use Absent::*;
         match self {
-            BucketTagging => (
-                "tagging",
-                false,
-                "GetBucketTagging",
-                Some("DeleteBucketTagging"),
-            ),
             Versioning => ("versioning", false, "GetBucketVersioning", None),
             Lifecycle => (
                 "lifecycle",
@@ -117,10 +110,9 @@ impl Absent {
         }
     }
 
-    pub const ALL: [Absent; 15] = {
+    pub const ALL: [Absent; 14] = {
         use Absent::*;
         [
-            BucketTagging,
             Versioning,
             Lifecycle,
             Policy,
@@ -163,7 +155,6 @@ impl Absent {
                 r#"<?xml version="1.0" encoding="UTF-8"?>"#,
                 r#"<RequestPaymentConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>"#
             )),
-            BucketTagging => Answer::Missing(E::NoSuchTagSet, "The TagSet does not exist"),
             Lifecycle => Answer::Missing(
                 E::NoSuchLifecycleConfiguration,
                 "The lifecycle configuration does not exist",

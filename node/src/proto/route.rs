@@ -71,6 +71,10 @@ pub enum Operation {
     GetObjectAcl,
     /// `PUT /bucket/key?acl`: accepted only for an ACL granting no one but the owner (a no-op).
     PutObjectAcl,
+    /// `PUT`, `GET`, `DELETE /bucket?tagging`: the bucket's tags.
+    PutBucketTagging,
+    GetBucketTagging,
+    DeleteBucketTagging,
     /// `PUT`, `GET`, `DELETE /bucket/key?tagging`: the object's tags.
     PutObjectTagging,
     GetObjectTagging,
@@ -123,6 +127,9 @@ impl Operation {
             PutBucketAcl => "PutBucketAcl",
             GetObjectAcl => "GetObjectAcl",
             PutObjectAcl => "PutObjectAcl",
+            PutBucketTagging => "PutBucketTagging",
+            GetBucketTagging => "GetBucketTagging",
+            DeleteBucketTagging => "DeleteBucketTagging",
             PutObjectTagging => "PutObjectTagging",
             GetObjectTagging => "GetObjectTagging",
             DeleteObjectTagging => "DeleteObjectTagging",
@@ -191,7 +198,6 @@ const UNSUPPORTED: &[(&str, Level, Method, &str)] = {
         // are reads and deletes of the configurations in `proto::absent`.
         ("policy", B, U, "PutBucketPolicy"),
         ("lifecycle", B, U, "PutBucketLifecycleConfiguration"),
-        ("tagging", B, U, "PutBucketTagging"),
         ("object-lock", B, U, "PutObjectLockConfiguration"),
         ("encryption", B, U, "PutBucketEncryption"),
         ("website", B, U, "PutBucketWebsite"),
@@ -538,6 +544,15 @@ fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3
             Method::Post => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
         };
     }
+    if has(query, "tagging") {
+        return match method {
+            Method::Get => Ok(Operation::GetBucketTagging),
+            Method::Put => Ok(Operation::PutBucketTagging),
+            Method::Delete => Ok(Operation::DeleteBucketTagging),
+            Method::Head => Ok(Operation::HeadBucket),
+            Method::Post => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+        };
+    }
     if method != Method::Head {
         if let Some(op) = unsupported(Level::Bucket, method, query) {
             return Ok(op);
@@ -676,14 +691,15 @@ mod tests {
             ("GET", "/bkt", "policyStatus", None, None, false, GetAbsent(Absent::PolicyStatus), Some("bkt"), None),
             ("GET", "/bkt/key", "tagging", None, None, false, GetObjectTagging, Some("bkt"), Some("key")),
             ("PUT", "/bkt/key", "tagging", None, None, false, PutObjectTagging, Some("bkt"), Some("key")),
-            ("PUT", "/bkt", "tagging", None, None, false, NotImplemented("PutBucketTagging"), Some("bkt"), None),
+            ("PUT", "/bkt", "tagging", None, None, false, PutBucketTagging, Some("bkt"), None),
+            ("DELETE", "/bkt", "tagging", None, None, false, DeleteBucketTagging, Some("bkt"), None),
             ("GET", "/bkt", "versioning", None, None, false, GetAbsent(Absent::Versioning), Some("bkt"), None),
             ("PUT", "/bkt", "versioning", None, None, false, NotImplemented("PutBucketVersioning"), Some("bkt"), None),
             ("GET", "/bkt", "acl", None, None, false, GetBucketAcl, Some("bkt"), None),
             ("PUT", "/bkt", "acl", None, None, false, PutBucketAcl, Some("bkt"), None),
             ("DELETE", "/bkt", "policy", None, None, false, DeleteAbsent(Absent::Policy), Some("bkt"), None),
             ("GET", "/bkt", "lifecycle", None, None, false, GetAbsent(Absent::Lifecycle), Some("bkt"), None),
-            ("GET", "/bkt", "tagging", None, None, false, GetAbsent(Absent::BucketTagging), Some("bkt"), None),
+            ("GET", "/bkt", "tagging", None, None, false, GetBucketTagging, Some("bkt"), None),
             ("GET", "/bkt", "versions&prefix=a", None, None, false, ListObjectVersions, Some("bkt"), None),
             ("GET", "/bkt", "object-lock", None, None, false, GetAbsent(Absent::ObjectLock), Some("bkt"), None),
             ("GET", "/bkt", "encryption", None, None, false, GetAbsent(Absent::Encryption), Some("bkt"), None),

@@ -2,7 +2,8 @@
 //! (`key1=value1&key2`, URL-encoded as a query string). The `Tagging` XML document is in
 //! `proto::xml`.
 //!
-//! Invariants of a tag set `validate` returned: at most `TAGS_MAX` tags, keys of 1 to
+//! Invariants of a tag set `validate` returned: at most `TAGS_MAX` tags (`BUCKET_TAGS_MAX`
+//! from `validate_bucket`), keys of 1 to
 //! `TAG_KEY_CHARS_MAX` characters and unique, values of at most `TAG_VALUE_CHARS_MAX`
 //! characters, sorted by key (the order GetObjectTagging answers in).
 
@@ -10,6 +11,8 @@ use crate::proto::error::{S3Error, S3ErrorCode};
 
 /// Most tags on one object.
 pub const TAGS_MAX: usize = 10;
+/// Most tags on one bucket.
+pub const BUCKET_TAGS_MAX: usize = 50;
 /// Longest tag key, in characters.
 pub const TAG_KEY_CHARS_MAX: usize = 128;
 /// Longest tag value, in characters.
@@ -21,11 +24,23 @@ fn invalid(message: &'static str) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidTag, message)
 }
 
-/// Checks `tags` against S3's limits; returns them sorted by key.
-pub fn validate(mut tags: Tags) -> Result<Tags, S3Error> {
+/// Checks an object's `tags` against S3's limits; returns them sorted by key.
+pub fn validate(tags: Tags) -> Result<Tags, S3Error> {
     if tags.len() > TAGS_MAX {
         return Err(invalid("Object tags cannot be greater than 10"));
     }
+    validate_pairs(tags)
+}
+
+/// Checks a bucket's `tags` against S3's limits; returns them sorted by key.
+pub fn validate_bucket(tags: Tags) -> Result<Tags, S3Error> {
+    if tags.len() > BUCKET_TAGS_MAX {
+        return Err(invalid("Bucket tag count cannot be greater than 50"));
+    }
+    validate_pairs(tags)
+}
+
+fn validate_pairs(mut tags: Tags) -> Result<Tags, S3Error> {
     for (key, value) in &tags {
         if key.is_empty() {
             return Err(invalid("The TagKey you have provided is invalid"));

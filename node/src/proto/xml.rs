@@ -876,10 +876,10 @@ pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
         match step {
             Step::Open => {
                 if walker.at(&["Tagging", "TagSet", "Tag"]) {
-                    if tags.len() > crate::proto::tagging::TAGS_MAX {
+                    if tags.len() > crate::proto::tagging::BUCKET_TAGS_MAX {
                         return Err(S3Error::with_message(
                             S3ErrorCode::InvalidTag,
-                            "Object tags cannot be greater than 10",
+                            "A tag set holds at most 50 tags",
                         ));
                     }
                     (key, value) = (None, None);
@@ -1896,7 +1896,7 @@ mod tests {
         assert_eq!(code("<Tags/>"), S3ErrorCode::MalformedXML);
         let many = format!(
             "<Tagging><TagSet>{}</TagSet></Tagging>",
-            "<Tag><Key>k</Key></Tag>".repeat(12)
+            "<Tag><Key>k</Key></Tag>".repeat(52)
         );
         assert_eq!(code(&many), S3ErrorCode::InvalidTag);
     }

@@ -171,6 +171,12 @@ pub enum OwnerOp {
         name: String,
         acl: u8,
     },
+    /// Core 0 only: replaces a bucket's tags (validated; empty: none), durably, then on every
+    /// core's replica.
+    SetBucketTags {
+        name: String,
+        tags: Vec<(String, String)>,
+    },
     /// Core 0 only: sets (`Some`) or removes a bucket's CORS rules (canonical XML), durably,
     /// then on every core's replica.
     SetBucketCors {
@@ -338,6 +344,9 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
         OwnerOp::SetBucketAcl { name, acl } => {
             OwnerReply::Done(set_bucket_acl(&ctx, name, acl).await)
         }
+        OwnerOp::SetBucketTags { name, tags } => {
+            OwnerReply::Done(set_bucket_tags(&ctx, name, tags).await)
+        }
         OwnerOp::SetBucketCors { name, cors } => {
             OwnerReply::Done(set_bucket_cors(&ctx, name, cors).await)
         }
@@ -399,7 +408,19 @@ async fn create_bucket(
 /// core's replica (as a create does), so every core checks requests against it.
 async fn set_bucket_acl(ctx: &Rc<CoreCtx>, name: String, acl: u8) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let Some(meta) = ctx.store.set_bucket_acl(&name, acl).await.map_err(s3)? else {
+    let changed = ctx.store.set_bucket_acl(&name, acl).await;
+    publish(ctx, name, changed).await
+}
+
+/// After core 0 committed a change to bucket `name`'s registry entry (`changed`: the entry
+/// now, `None` if the bucket does not exist), copies it to every core before the change is
+/// answered.
+async fn publish(
+    ctx: &Rc<CoreCtx>,
+    name: String,
+    changed: Result<Option<crate::engine::index::BucketMeta>, StorageError>,
+) -> Result<(), S3Error> {
+    let Some(meta) = changed.map_err(s3)? else {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
     };
     ctx.mesh
@@ -417,16 +438,18 @@ async fn set_bucket_cors(
     cors: Option<String>,
 ) -> Result<(), S3Error> {
     debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let Some(meta) = ctx.store.set_bucket_cors(&name, cors).await.map_err(s3)? else {
-        return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
-    };
-    ctx.mesh
-        .broadcast(|_| OwnerOp::BucketAdded {
-            name: name.clone(),
-            meta: meta.clone(),
-        })
-        .await?;
-    Ok(())
+    let changed = ctx.store.set_bucket_cors(&name, cors).await;
+    publish(ctx, name, changed).await
+}
+
+async fn set_bucket_tags(
+    ctx: &Rc<CoreCtx>,
+    name: String,
+    tags: Vec<(String, String)>,
+) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
+    let changed = ctx.store.set_bucket_tags(&name, tags).await;
+    publish(ctx, name, changed).await
 }
 
 async fn delete_bucket(ctx: &Rc<CoreCtx>, name: String) -> Result<(), S3Error> {

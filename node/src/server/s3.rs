@@ -229,6 +229,38 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
         Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c).await,
+        Operation::GetBucketTagging => {
+            let name = require_bucket(req)?;
+            let tags = req
+                .ctx
+                .buckets
+                .borrow()
+                .get(&name)
+                .map(|m| m.tags.clone())
+                .unwrap_or_default();
+            if tags.is_empty() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NoSuchTagSet,
+                    "The TagSet does not exist",
+                )
+                .resource(format!("/{name}")));
+            }
+            Ok(Response::xml(200, xml::tagging(&tags)))
+        }
+        Operation::PutBucketTagging => {
+            let name = require_bucket(req)?;
+            let verifier = Verifier::new(req.head, req.auth.payload)?;
+            let body = body::read_small(conn, &mut req.body, verifier, xml::TAGGING_BODY_MAX_BYTES)
+                .await?;
+            let tags = tagging::validate_bucket(xml::parse_tagging(&body)?)?;
+            set_bucket_tags(req, name, tags).await?;
+            Ok(Response::new(204))
+        }
+        Operation::DeleteBucketTagging => {
+            let name = require_bucket(req)?;
+            set_bucket_tags(req, name, Vec::new()).await?;
+            Ok(Response::new(204))
+        }
         Operation::GetObjectTagging => get_object_tagging(req).await,
         Operation::PutObjectTagging => put_object_tagging(req, conn).await,
         Operation::DeleteObjectTagging => {
@@ -741,6 +773,19 @@ async fn put_object_tagging(req: &mut Request<'_>, conn: &mut Conn) -> Result<Re
     let tags = tagging::validate(xml::parse_tagging(&body)?)?;
     set_object_tags(req, bucket, key, tags).await?;
     Ok(Response::new(200))
+}
+
+async fn set_bucket_tags(
+    req: &Request<'_>,
+    name: String,
+    tags: tagging::Tags,
+) -> Result<(), S3Error> {
+    expect_done(
+        req.ctx
+            .mesh
+            .call(0, OwnerOp::SetBucketTags { name, tags })
+            .await?,
+    )
 }
 
 async fn set_object_tags(
