@@ -704,7 +704,7 @@ mod tests {
     }
 
     #[test]
-    fn bucket_cors_sets_and_clears_an_existing_bucket_only_and_survives_a_checkpoint() {
+    fn bucket_cors_and_tags_set_and_clear_an_existing_bucket_only_and_survive_a_checkpoint() {
         let mut index = Index::default();
         let rules = "<CORSConfiguration><CORSRule/></CORSConfiguration>";
         index.apply(Record::BucketCors {
@@ -726,6 +726,14 @@ mod tests {
         });
         assert_eq!(index.buckets["a"].cors.as_deref(), Some(rules));
         assert_eq!(index.buckets["b"].cors, None);
+        index.apply(Record::BucketTags {
+            name: "b".into(),
+            tags: vec![("k".into(), "v".into())],
+        });
+        assert_eq!(
+            index.buckets["b"].tags,
+            vec![("k".to_string(), "v".to_string())]
+        );
         let payload = crate::engine::store::checkpoint_payload(&index);
         let mut rebuilt = Index::default();
         for record in crate::engine::format::decode_records(&payload).unwrap() {
@@ -737,6 +745,11 @@ mod tests {
             cors: String::new(),
         });
         assert_eq!(index.buckets["a"].cors, None, "empty rules: none");
+        index.apply(Record::BucketTags {
+            name: "b".into(),
+            tags: Vec::new(),
+        });
+        assert!(index.buckets["b"].tags.is_empty());
     }
 
     #[test]
