@@ -1,7 +1,7 @@
 //! Configurations Tessera never has — versioning, lifecycle,
 //! policies, encryption, website, replication, object lock, logging, notifications,
 //! acceleration, request payment, public access blocks, ownership controls — and what reading
-//! or deleting one answers: what S3 answers for a bucket or object that has none.
+//! or deleting one answers: what S3 answers for a bucket that has none.
 //!
 //! Why answer instead of `501`: tools read every configuration of what they manage.
 //! Terraform's and Pulumi's bucket resources read them all on every refresh. A `501` there
@@ -45,65 +45,42 @@ pub enum Answer {
 impl Absent {
     /// The query parameter naming it, whether it belongs to an object (else a bucket), and
     /// the AWS names of reading it and of deleting it (`None`: S3 has no delete for it).
-    pub fn describe(self) -> (&'static str, bool, &'static str, Option<&'static str>) {
+    /// The query parameter naming it on the bucket, and the AWS names of reading it and of
+    /// deleting it (`None`: S3 has no delete for it).
+    pub fn describe(self) -> (&'static str, &'static str, Option<&'static str>) {
         use Absent::*;
         match self {
-            Versioning => ("versioning", false, "GetBucketVersioning", None),
+            Versioning => ("versioning", "GetBucketVersioning", None),
             Lifecycle => (
                 "lifecycle",
-                false,
                 "GetBucketLifecycleConfiguration",
                 Some("DeleteBucketLifecycle"),
             ),
-            Policy => (
-                "policy",
-                false,
-                "GetBucketPolicy",
-                Some("DeleteBucketPolicy"),
-            ),
-            PolicyStatus => ("policyStatus", false, "GetBucketPolicyStatus", None),
+            Policy => ("policy", "GetBucketPolicy", Some("DeleteBucketPolicy")),
+            PolicyStatus => ("policyStatus", "GetBucketPolicyStatus", None),
             Encryption => (
                 "encryption",
-                false,
                 "GetBucketEncryption",
                 Some("DeleteBucketEncryption"),
             ),
-            Website => (
-                "website",
-                false,
-                "GetBucketWebsite",
-                Some("DeleteBucketWebsite"),
-            ),
+            Website => ("website", "GetBucketWebsite", Some("DeleteBucketWebsite")),
             Replication => (
                 "replication",
-                false,
                 "GetBucketReplication",
                 Some("DeleteBucketReplication"),
             ),
-            ObjectLock => ("object-lock", false, "GetObjectLockConfiguration", None),
-            Logging => ("logging", false, "GetBucketLogging", None),
-            Notification => (
-                "notification",
-                false,
-                "GetBucketNotificationConfiguration",
-                None,
-            ),
-            Accelerate => (
-                "accelerate",
-                false,
-                "GetBucketAccelerateConfiguration",
-                None,
-            ),
-            RequestPayment => ("requestPayment", false, "GetBucketRequestPayment", None),
+            ObjectLock => ("object-lock", "GetObjectLockConfiguration", None),
+            Logging => ("logging", "GetBucketLogging", None),
+            Notification => ("notification", "GetBucketNotificationConfiguration", None),
+            Accelerate => ("accelerate", "GetBucketAccelerateConfiguration", None),
+            RequestPayment => ("requestPayment", "GetBucketRequestPayment", None),
             PublicAccessBlock => (
                 "publicAccessBlock",
-                false,
                 "GetPublicAccessBlock",
                 Some("DeletePublicAccessBlock"),
             ),
             OwnershipControls => (
                 "ownershipControls",
-                false,
                 "GetBucketOwnershipControls",
                 Some("DeleteBucketOwnershipControls"),
             ),
@@ -195,11 +172,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_configuration_has_one_parameter_per_level_and_a_404_or_a_document() {
+    fn every_configuration_has_its_own_parameter_and_a_404_or_a_document() {
         let mut seen = std::collections::HashSet::new();
         for c in Absent::ALL {
-            let (param, object, get, delete) = c.describe();
-            assert!(seen.insert((param, object)), "{param} twice");
+            let (param, get, delete) = c.describe();
+            assert!(seen.insert(param), "{param} twice");
             assert!(get.starts_with("Get"));
             assert!(delete.is_none_or(|d| d.starts_with("Delete")));
             match c.answer() {

@@ -137,8 +137,8 @@ impl Operation {
             GetBucketCors => "GetBucketCors",
             DeleteBucketCors => "DeleteBucketCors",
             CorsPreflight => "PreflightRequest",
-            GetAbsent(c) => c.describe().2,
-            DeleteAbsent(c) => c.describe().3.unwrap_or("DeleteAbsent"),
+            GetAbsent(c) => c.describe().1,
+            DeleteAbsent(c) => c.describe().2.unwrap_or("DeleteAbsent"),
             NotImplemented(name) => name,
         }
     }
@@ -498,10 +498,9 @@ fn service_op(method: Method) -> Result<Operation, S3Error> {
 /// The operation on a sub-resource other than `acl`: a read or delete of a configuration
 /// Tessera never has (`proto::absent`), or one it does not implement (`UNSUPPORTED`).
 fn unsupported(level: Level, method: Method, query: &[(String, String)]) -> Option<Operation> {
-    let object = level == Level::Object;
     for c in Absent::ALL {
-        let (param, of_object, _, delete) = c.describe();
-        if of_object != object || !has(query, param) {
+        let (param, _, delete) = c.describe();
+        if level != Level::Bucket || !has(query, param) {
             continue;
         }
         match method {
@@ -521,10 +520,7 @@ fn known_subresource(level: Level, query: &[(String, String)]) -> bool {
     UNSUPPORTED
         .iter()
         .any(|(param, l, _, _)| *l == level && has(query, param))
-        || Absent::ALL.iter().any(|c| {
-            let (param, object, _, _) = c.describe();
-            object == (level == Level::Object) && has(query, param)
-        })
+        || (level == Level::Bucket && Absent::ALL.iter().any(|c| has(query, c.describe().0)))
 }
 
 fn bucket_op(method: Method, query: &[(String, String)]) -> Result<Operation, S3Error> {

@@ -15,7 +15,7 @@ use super::body::{self, Verifier};
 use super::conn::{Conn, Response};
 use super::core::CoreCtx;
 use super::owner::OwnerOp;
-use super::s3::{expect_done, Request};
+use super::s3::{expect_done, route_of, Request};
 use crate::proto::cors::{requested_headers, CorsConfig, CORS_BODY_MAX_BYTES};
 use crate::proto::error::{S3Error, S3ErrorCode};
 use crate::proto::http::RequestHead;
@@ -131,15 +131,7 @@ pub fn decorate(ctx: &Rc<CoreCtx>, head: &RequestHead, mut response: Response) -
     if head.method == "OPTIONS" {
         return response;
     }
-    let routed = crate::proto::route::route(
-        &head.method,
-        &head.path,
-        &head.query,
-        head.header("host"),
-        ctx.config.domain.as_deref(),
-        head.header("x-amz-copy-source").is_some(),
-    );
-    let Some(bucket) = routed.ok().and_then(|r| r.bucket) else {
+    let Some(bucket) = route_of(ctx, head).ok().and_then(|r| r.bucket) else {
         return response;
     };
     let Some(config) = rules(ctx, &bucket) else {

@@ -44,21 +44,25 @@ pub struct Request<'a> {
     pub request_id: &'a str,
 }
 
-pub async fn handle(
-    ctx: &Rc<CoreCtx>,
-    conn: &mut Conn,
-    head: &RequestHead,
-    request_id: &str,
-) -> Handled {
-    let routed = route::route(
+/// Routes a request head (`route::route` with this node's domain).
+pub fn route_of(ctx: &CoreCtx, head: &RequestHead) -> Result<Route, S3Error> {
+    route::route(
         &head.method,
         &head.path,
         &head.query,
         head.header("host"),
         ctx.config.domain.as_deref(),
         head.header("x-amz-copy-source").is_some(),
-    );
-    let route = match routed {
+    )
+}
+
+pub async fn handle(
+    ctx: &Rc<CoreCtx>,
+    conn: &mut Conn,
+    head: &RequestHead,
+    request_id: &str,
+) -> Handled {
+    let route = match route_of(ctx, head) {
         Ok(route) => route,
         Err(e) => return ("Unrouted", Err(e), false),
     };
@@ -228,7 +232,7 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::PutBucketAcl => put_bucket_acl(req, conn).await,
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
-        Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c).await,
+        Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c),
         Operation::GetBucketTagging => {
             let name = require_bucket(req)?;
             let tags = req
@@ -722,17 +726,7 @@ async fn put_object_acl(req: &mut Request<'_>, conn: &mut Conn) -> Result<Respon
 /// the grants of the object's canned ACL.
 async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
     let (bucket, key) = bucket_key(req)?;
-    let get = GetRequest {
-        bucket: bucket.clone(),
-        key,
-        head: true,
-        ..GetRequest::default()
-    };
-    let owner_core = req.ctx.owner_of(&get.key);
-    let info = match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
-        OwnerReply::Get(result) => result?.info,
-        _ => return Err(S3ErrorCode::InternalError.into()),
-    };
+    let info = object_info(req, bucket.clone(), key).await?;
     let acl = info.meta.as_ref().map_or(0, |m| m.acl);
     let owner = bucket_owner(req, &bucket);
     let grants = CannedAcl::from_code_or_private(acl).grants(&owner);
@@ -746,9 +740,12 @@ async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
     ))
 }
 
-/// GetObjectTagging: the object's tags, sorted by key (an empty `TagSet` for none).
-async fn get_object_tagging(req: &Request<'_>) -> Result<Response, S3Error> {
-    let (bucket, key) = bucket_key(req)?;
+/// An object's size, ETag and metadata, as a HEAD sees them (NoSuchKey if it does not exist).
+async fn object_info(
+    req: &Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<ObjectInfo, S3Error> {
     let get = GetRequest {
         bucket,
         key,
@@ -756,10 +753,16 @@ async fn get_object_tagging(req: &Request<'_>) -> Result<Response, S3Error> {
         ..GetRequest::default()
     };
     let owner_core = req.ctx.owner_of(&get.key);
-    let info = match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
-        OwnerReply::Get(result) => result?.info,
-        _ => return Err(S3ErrorCode::InternalError.into()),
-    };
+    match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
+        OwnerReply::Get(result) => Ok(result?.info),
+        _ => Err(S3ErrorCode::InternalError.into()),
+    }
+}
+
+/// GetObjectTagging: the object's tags, sorted by key (an empty `TagSet` for none).
+async fn get_object_tagging(req: &Request<'_>) -> Result<Response, S3Error> {
+    let (bucket, key) = bucket_key(req)?;
+    let info = object_info(req, bucket, key).await?;
     let tags = info.meta.as_ref().map_or(&[][..], |m| m.tags.as_slice());
     Ok(Response::xml(200, xml::tagging(tags)))
 }
@@ -803,34 +806,17 @@ async fn set_object_tags(
     )
 }
 
-/// Reading or deleting a configuration Tessera never has (`proto::absent`), once the bucket
-/// (and the object, for an object's configuration) is known to exist: the owner's, as every
-/// configuration is (`access_of`).
-async fn absent(req: &Request<'_>, config: Absent) -> Result<Response, S3Error> {
+/// Reading or deleting a bucket configuration Tessera never has (`proto::absent`), once the
+/// bucket is known to exist: the owner's, as every configuration is (`access_of`).
+fn absent(req: &Request<'_>, config: Absent) -> Result<Response, S3Error> {
     let name = require_bucket(req)?;
-    let mut resource = format!("/{name}");
-    if let Some(key) = &req.route.key {
-        // An object's configuration: the object must exist (NoSuchKey), as on S3.
-        let get = GetRequest {
-            bucket: name.clone(),
-            key: key.clone(),
-            head: true,
-            ..GetRequest::default()
-        };
-        let owner_core = req.ctx.owner_of(&get.key);
-        match req.ctx.mesh.call(owner_core, OwnerOp::Get(get)).await? {
-            OwnerReply::Get(result) => drop(result?),
-            _ => return Err(S3ErrorCode::InternalError.into()),
-        }
-        resource = format!("/{name}/{key}");
-    }
     if matches!(req.route.op, Operation::DeleteAbsent(_)) {
         return Ok(Response::new(204));
     }
     match config.answer() {
         Answer::Document(xml) => Ok(Response::xml(200, xml.to_string())),
         Answer::Missing(code, message) => {
-            Err(S3Error::with_message(code, message).resource(resource))
+            Err(S3Error::with_message(code, message).resource(format!("/{name}")))
         }
     }
 }
