@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod owner;
 pub mod s3;
 pub mod shared;
+pub mod tags;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use super::conn::{self, Body, Conn, RespBody, Response};
 use super::core::CoreCtx;
 use super::cors;
 use super::owner::{merge_lists, GetRequest, ObjectInfo, OwnerOp, OwnerReply};
+use super::tags;
 use crate::constants::{
     DELETE_KEYS_MAX, LIST_KEYS_MAX, USER_METADATA_BYTES_MAX, XML_BODY_BYTES_MAX,
 };
@@ -233,45 +234,12 @@ async fn dispatch(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3
         Operation::GetObjectAcl => get_object_acl(req).await,
         Operation::PutObjectAcl => put_object_acl(req, conn).await,
         Operation::GetAbsent(c) | Operation::DeleteAbsent(c) => absent(req, c),
-        Operation::GetBucketTagging => {
-            let name = require_bucket(req)?;
-            let tags = req
-                .ctx
-                .buckets
-                .borrow()
-                .get(&name)
-                .map(|m| m.tags.clone())
-                .unwrap_or_default();
-            if tags.is_empty() {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::NoSuchTagSet,
-                    "The TagSet does not exist",
-                )
-                .resource(format!("/{name}")));
-            }
-            Ok(Response::xml(200, xml::tagging(&tags)))
-        }
-        Operation::PutBucketTagging => {
-            let name = require_bucket(req)?;
-            let verifier = Verifier::new(req.head, req.auth.payload)?;
-            let body = body::read_small(conn, &mut req.body, verifier, xml::TAGGING_BODY_MAX_BYTES)
-                .await?;
-            let tags = tagging::validate_bucket(xml::parse_tagging(&body)?)?;
-            set_bucket_tags(req, name, tags).await?;
-            Ok(Response::new(204))
-        }
-        Operation::DeleteBucketTagging => {
-            let name = require_bucket(req)?;
-            set_bucket_tags(req, name, Vec::new()).await?;
-            Ok(Response::new(204))
-        }
-        Operation::GetObjectTagging => get_object_tagging(req).await,
-        Operation::PutObjectTagging => put_object_tagging(req, conn).await,
-        Operation::DeleteObjectTagging => {
-            let (bucket, key) = bucket_key(req)?;
-            set_object_tags(req, bucket, key, Vec::new()).await?;
-            Ok(Response::new(204))
-        }
+        Operation::GetBucketTagging => tags::get_bucket(req),
+        Operation::PutBucketTagging => tags::put_bucket(req, conn).await,
+        Operation::DeleteBucketTagging => tags::delete_bucket(req).await,
+        Operation::GetObjectTagging => tags::get_object(req).await,
+        Operation::PutObjectTagging => tags::put_object(req, conn).await,
+        Operation::DeleteObjectTagging => tags::delete_object(req).await,
         Operation::PutBucketCors => {
             let name = require_bucket(req)?;
             cors::put(req, conn, name).await
@@ -440,7 +408,7 @@ fn bucket_owner(req: &Request<'_>, name: &str) -> String {
     }
 }
 
-fn require_bucket(req: &Request<'_>) -> Result<String, S3Error> {
+pub(super) fn require_bucket(req: &Request<'_>) -> Result<String, S3Error> {
     let name = bucket_name(req)?;
     if !req.ctx.buckets.borrow().contains_key(name) {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name.to_string()));
@@ -448,7 +416,7 @@ fn require_bucket(req: &Request<'_>) -> Result<String, S3Error> {
     Ok(name.to_string())
 }
 
-fn bucket_key(req: &Request<'_>) -> Result<(String, String), S3Error> {
+pub(super) fn bucket_key(req: &Request<'_>) -> Result<(String, String), S3Error> {
     let bucket = require_bucket(req)?;
     let key = req
         .route
@@ -741,7 +709,7 @@ async fn get_object_acl(req: &Request<'_>) -> Result<Response, S3Error> {
 }
 
 /// An object's size, ETag and metadata, as a HEAD sees them (NoSuchKey if it does not exist).
-async fn object_info(
+pub(super) async fn object_info(
     req: &Request<'_>,
     bucket: String,
     key: String,
@@ -757,53 +725,6 @@ async fn object_info(
         OwnerReply::Get(result) => Ok(result?.info),
         _ => Err(S3ErrorCode::InternalError.into()),
     }
-}
-
-/// GetObjectTagging: the object's tags, sorted by key (an empty `TagSet` for none).
-async fn get_object_tagging(req: &Request<'_>) -> Result<Response, S3Error> {
-    let (bucket, key) = bucket_key(req)?;
-    let info = object_info(req, bucket, key).await?;
-    let tags = info.meta.as_ref().map_or(&[][..], |m| m.tags.as_slice());
-    Ok(Response::xml(200, xml::tagging(tags)))
-}
-
-/// PutObjectTagging: replaces the object's tags with the body's `Tagging` (validated);
-/// nothing else of the object changes.
-async fn put_object_tagging(req: &mut Request<'_>, conn: &mut Conn) -> Result<Response, S3Error> {
-    let (bucket, key) = bucket_key(req)?;
-    let verifier = Verifier::new(req.head, req.auth.payload)?;
-    let body = body::read_small(conn, &mut req.body, verifier, xml::TAGGING_BODY_MAX_BYTES).await?;
-    let tags = tagging::validate(xml::parse_tagging(&body)?)?;
-    set_object_tags(req, bucket, key, tags).await?;
-    Ok(Response::new(200))
-}
-
-async fn set_bucket_tags(
-    req: &Request<'_>,
-    name: String,
-    tags: tagging::Tags,
-) -> Result<(), S3Error> {
-    expect_done(
-        req.ctx
-            .mesh
-            .call(0, OwnerOp::SetBucketTags { name, tags })
-            .await?,
-    )
-}
-
-async fn set_object_tags(
-    req: &Request<'_>,
-    bucket: String,
-    key: String,
-    tags: tagging::Tags,
-) -> Result<(), S3Error> {
-    let owner_core = req.ctx.owner_of(&key);
-    expect_done(
-        req.ctx
-            .mesh
-            .call(owner_core, OwnerOp::SetObjectTags { bucket, key, tags })
-            .await?,
-    )
 }
 
 /// Reading or deleting a bucket configuration Tessera never has (`proto::absent`), once the
