@@ -338,6 +338,54 @@ def main():
 
     check("list and abort a multipart upload", abort_listing)
 
+    def tags_and_managed_copy():
+        # Tags on a PUT (the header), replaced by PutObjectTagging, kept by a managed copy
+        # (one CopyObject at this size: the tagging directive's default copies them).
+        client.put_object(Bucket=bucket, Key="tags/src", Body=b"t" * 1024, Tagging="team=data&env=prod")
+        got = client.get_object_tagging(Bucket=bucket, Key="tags/src")["TagSet"]
+        assert got == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "data"}], got
+        assert client.head_object(Bucket=bucket, Key="tags/src")["ResponseMetadata"]["HTTPHeaders"]["x-amz-tagging-count"] == "2"
+        client.put_object_tagging(Bucket=bucket, Key="tags/src", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+        client.copy({"Bucket": bucket, "Key": "tags/src"}, bucket, "tags/copy")
+        assert client.get_object_tagging(Bucket=bucket, Key="tags/copy")["TagSet"] == [{"Key": "k", "Value": "v"}]
+        client.delete_object_tagging(Bucket=bucket, Key="tags/src")
+        assert client.get_object_tagging(Bucket=bucket, Key="tags/src")["TagSet"] == []
+        client.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "project", "Value": "tessera"}]})
+        assert client.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "project", "Value": "tessera"}]
+        client.delete_bucket_tagging(Bucket=bucket)
+
+    check("object and bucket tags (put, get, copy, delete)", tags_and_managed_copy)
+
+    def cors_preflight():
+        # A browser's flow: the bucket's rules, then an unsigned OPTIONS preflight, then the
+        # presigned PUT itself with the Origin header, whose answer carries the CORS headers.
+        origin = "https://app.example"
+        client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+            "AllowedOrigins": [origin], "AllowedMethods": ["PUT", "GET"],
+            "AllowedHeaders": ["content-type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 60}]})
+        rules = client.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        assert rules[0]["AllowedOrigins"] == [origin], rules
+        url = f"{endpoint}/{bucket}/cors/upload.txt"
+        request = urllib.request.Request(url, method="OPTIONS", headers={
+            "Origin": origin, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type"})
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert "PUT" in response.headers["Access-Control-Allow-Methods"]
+        presigned = client.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "cors/upload.txt"}, ExpiresIn=300)
+        request = urllib.request.Request(presigned, data=b"from a page", method="PUT", headers={"Origin": origin})
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert response.headers["Access-Control-Expose-Headers"] == "ETag"
+        assert client.get_object(Bucket=bucket, Key="cors/upload.txt")["Body"].read() == b"from a page"
+        status, _ = http("OPTIONS", url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
+        assert status == 403, status
+        client.delete_bucket_cors(Bucket=bucket)
+
+    check("CORS: rules, preflight, presigned PUT from an allowed origin", cors_preflight)
+
     def cleanup():
         resource = boto3.resource(
             "s3",
