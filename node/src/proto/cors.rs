@@ -227,6 +227,22 @@ mod tests {
         assert_eq!(get("https://other", "GET", &["x-amz-date"]), None);
     }
 
+    proptest::proptest! {
+        /// Any CORS body is a valid configuration or a clear error, never a panic.
+        #[test]
+        fn any_body_is_a_valid_configuration_or_an_error(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            if let Ok(config) = crate::proto::xml::parse_cors_configuration(&body) {
+                proptest::prop_assert!(config.validate().is_ok());
+            }
+        }
+
+        /// Matching never panics, whatever the origin and the pattern.
+        #[test]
+        fn wildcard_matching_is_total(pattern in ".{0,20}", value in ".{0,20}") {
+            let _ = wildcard_match(&pattern, &value);
+        }
+    }
+
     #[test]
     fn validation_refuses_what_s3_refuses() {
         let bad = |r: CorsRule| CorsConfig { rules: vec![r] }.validate().unwrap_err().code;

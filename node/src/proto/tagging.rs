@@ -100,6 +100,21 @@ mod tests {
         assert_eq!(from_header(xml).unwrap(), tags(&[("0", "a"), ("1", "b")]));
     }
 
+    proptest::proptest! {
+        /// Any header value is a tag set or a clear error, never a panic; what is accepted
+        /// keeps the invariants.
+        #[test]
+        fn any_header_is_tags_or_an_error(value in ".{0,300}") {
+            if let Ok(tags) = from_header(&value) {
+                proptest::prop_assert!(tags.len() <= TAGS_MAX);
+                proptest::prop_assert!(tags.windows(2).all(|w| w[0].0 < w[1].0));
+                proptest::prop_assert!(tags.iter().all(|(k, v)| !k.is_empty()
+                    && k.chars().count() <= TAG_KEY_CHARS_MAX
+                    && v.chars().count() <= TAG_VALUE_CHARS_MAX));
+            }
+        }
+    }
+
     #[test]
     fn limits_are_s3s() {
         let code = |t: Tags| validate(t).unwrap_err().code;

@@ -2073,10 +2073,12 @@ mod tests {
     #[test]
     fn parsers_never_panic_on_truncations() {
         // Every prefix of a valid body must be rejected cleanly (or, for the full body, accepted).
-        let bodies: [&[u8]; 3] = [
+        let bodies: [&[u8]; 5] = [
             b"<?xml version=\"1.0\"?><CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag></Part></CompleteMultipartUpload>",
             b"<Delete><Quiet>true</Quiet><Object><Key>a&amp;b<![CDATA[x]]></Key></Object></Delete>",
             b"<CreateBucketConfiguration><LocationConstraint>r</LocationConstraint></CreateBucketConfiguration>",
+            b"<CORSConfiguration><CORSRule><ID>r</ID><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><MaxAgeSeconds>9</MaxAgeSeconds></CORSRule></CORSConfiguration>",
+            b"<Tagging><TagSet><Tag><Key>k</Key><Value>v&amp;w</Value></Tag></TagSet></Tagging>",
         ];
         for body in bodies {
             for end in 0..body.len() {
@@ -2084,7 +2086,21 @@ mod tests {
                 let _ = parse_complete_multipart(prefix);
                 let _ = parse_delete(prefix);
                 let _ = parse_create_bucket(prefix);
+                let _ = parse_cors_configuration(prefix);
+                let _ = parse_tagging(prefix);
             }
+            assert!(
+                [
+                    parse_complete_multipart(body).is_ok(),
+                    parse_delete(body).is_ok(),
+                    parse_create_bucket(body).is_ok(),
+                    parse_cors_configuration(body).is_ok(),
+                    parse_tagging(body).is_ok(),
+                ]
+                .iter()
+                .any(|ok| *ok),
+                "the whole body parses"
+            );
         }
     }
 
