@@ -342,13 +342,16 @@ pub async fn execute(ctx: Rc<CoreCtx>, op: OwnerOp) -> OwnerReply {
             OwnerReply::Done(create_bucket(&ctx, name, owner, acl).await)
         }
         OwnerOp::SetBucketAcl { name, acl } => {
-            OwnerReply::Done(set_bucket_acl(&ctx, name, acl).await)
+            let changed = store.set_bucket_acl(&name, acl).await;
+            OwnerReply::Done(publish(&ctx, name, changed).await)
         }
         OwnerOp::SetBucketTags { name, tags } => {
-            OwnerReply::Done(set_bucket_tags(&ctx, name, tags).await)
+            let changed = store.set_bucket_tags(&name, tags).await;
+            OwnerReply::Done(publish(&ctx, name, changed).await)
         }
         OwnerOp::SetBucketCors { name, cors } => {
-            OwnerReply::Done(set_bucket_cors(&ctx, name, cors).await)
+            let changed = store.set_bucket_cors(&name, cors).await;
+            OwnerReply::Done(publish(&ctx, name, changed).await)
         }
         OwnerOp::DeleteBucket { name } => OwnerReply::Done(delete_bucket(&ctx, name).await),
         OwnerOp::BucketAdded { name, meta } => {
@@ -404,22 +407,16 @@ async fn create_bucket(
     Ok(())
 }
 
-/// Sets the ACL in core 0's durable registry, then replaces the bucket's entry in every
-/// core's replica (as a create does), so every core checks requests against it.
-async fn set_bucket_acl(ctx: &Rc<CoreCtx>, name: String, acl: u8) -> Result<(), S3Error> {
-    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let changed = ctx.store.set_bucket_acl(&name, acl).await;
-    publish(ctx, name, changed).await
-}
-
-/// After core 0 committed a change to bucket `name`'s registry entry (`changed`: the entry
-/// now, `None` if the bucket does not exist), copies it to every core before the change is
-/// answered.
+/// After core 0 committed a change to bucket `name`'s registry entry (its ACL, tags or CORS
+/// rules; `changed`: the entry now, `None` if the bucket does not exist), replaces the
+/// bucket's entry in every core's replica (as a create does) before the change is answered,
+/// so every core checks requests against it.
 async fn publish(
     ctx: &Rc<CoreCtx>,
     name: String,
     changed: Result<Option<crate::engine::index::BucketMeta>, StorageError>,
 ) -> Result<(), S3Error> {
+    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
     let Some(meta) = changed.map_err(s3)? else {
         return Err(S3Error::new(S3ErrorCode::NoSuchBucket).resource(name));
     };
@@ -430,26 +427,6 @@ async fn publish(
         })
         .await?;
     Ok(())
-}
-
-async fn set_bucket_cors(
-    ctx: &Rc<CoreCtx>,
-    name: String,
-    cors: Option<String>,
-) -> Result<(), S3Error> {
-    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let changed = ctx.store.set_bucket_cors(&name, cors).await;
-    publish(ctx, name, changed).await
-}
-
-async fn set_bucket_tags(
-    ctx: &Rc<CoreCtx>,
-    name: String,
-    tags: Vec<(String, String)>,
-) -> Result<(), S3Error> {
-    debug_assert_eq!(ctx.core, 0, "the bucket registry lives on core 0");
-    let changed = ctx.store.set_bucket_tags(&name, tags).await;
-    publish(ctx, name, changed).await
 }
 
 async fn delete_bucket(ctx: &Rc<CoreCtx>, name: String) -> Result<(), S3Error> {
